@@ -1,0 +1,7 @@
+"""The program language: pool table, program model, parsing, analysis, hashing and codegen."""
+
+from primitives.parser import parse
+from primitives.printer import format_program
+from primitives.program import Program, ProgramError, Statement
+
+__all__ = ["parse", "format_program", "Program", "ProgramError", "Statement"]

@@ -1,0 +1,152 @@
+"""TaskResult and the training loop every proxy task shares.
+
+A task supplies the model (init / loss / evaluation) and a per-seed batch stream; this module
+owns what must be identical across tasks: the schedule, how the update rule is applied to
+stacked parameters, divergence and timeout handling, and thread settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from proxy_tasks.schedule import warmup_cosine
+
+
+@dataclass
+class TaskResult:
+    metric: list[float]          # one value per seed, in the order of `seeds`
+    lower_is_better: bool
+    status: str                  # "ok" | "diverged" | "timeout"
+    steps: int                   # optimisation steps actually taken
+    seconds: float
+    # every metric the task measured ({"error": [...], "loss": [...]}); `metric` is one of them
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fields every task config has (tasks subclass this and add model/data fields)."""
+    steps: int = 1000
+    batch_size: int = 32
+    warmup_frac: float = 0.05
+    metric: str = "loss"            # which evaluation metric is the task's fitness
+    divergence_factor: float = 10.0  # train loss above this x the initial loss = diverged
+    failure_metric: float = 10.0    # finite metric reported for diverged / timed-out runs
+
+
+class ProxyTask:
+    """Base class: subclasses set `name`, `salt` and implement the model hooks below."""
+
+    name = "base"
+    salt = 0              # distinguishes this task's random streams from other tasks'
+    lower_is_better = True
+
+    def __init__(self, config: TrainConfig, scale: int):
+        self.config, self.scale = config, scale
+
+    # ---- hooks -------------------------------------------------------------------------
+    def load_data(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def init_params(self, seeds, device) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def batches(self, seeds, data: dict[str, torch.Tensor], device):
+        """Return a zero-argument callable giving the next stacked batch."""
+        raise NotImplementedError
+
+    def loss(self, params, batch) -> torch.Tensor:
+        """Per-seed training loss, shape [K]."""
+        raise NotImplementedError
+
+    def evaluate(self, params, data) -> dict[str, torch.Tensor]:
+        """Per-seed evaluation metrics (name -> [K]); config.metric selects the fitness."""
+        raise NotImplementedError
+
+    # ---- shared ------------------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        """What the suite version hashes: task identity plus the full config."""
+        return {"name": self.name, "scale": self.scale, "config": dataclasses.asdict(self.config)}
+
+    def data_hash(self, data: dict[str, np.ndarray]) -> str:
+        h = hashlib.sha256()
+        for key in sorted(data):
+            arr = np.ascontiguousarray(data[key])
+            h.update(key.encode() + str(arr.dtype).encode() + str(arr.shape).encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()[:16]
+
+    def run(self, rule, seeds, data, device="cpu", time_limit_s=None) -> TaskResult:
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(1)   # one worker per core: intra-op threads would oversubscribe
+        try:
+            return _train(self, rule, list(seeds), data, device, time_limit_s)
+        finally:
+            torch.set_num_threads(previous_threads)
+
+
+def _to_tensors(data: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in data.items()}
+
+
+def _failed(task, seeds, status, steps, t0) -> TaskResult:
+    fail = float(task.config.failure_metric)
+    return TaskResult([fail] * len(seeds), task.lower_is_better, status, steps,
+                      time.perf_counter() - t0)
+
+
+def _apply_rule(rule, params, state, lr: float) -> None:
+    """w <- w - update for every stacked parameter; the rule sees [K, *shape] tensors."""
+    with torch.no_grad():
+        for name, w in params.items():
+            update, new_state = rule(w, w.grad, state[name], lr)
+            w.sub_(update)
+            w.grad = None
+            state[name] = tuple(new_state)
+
+
+def _train(task, rule, seeds, data, device, time_limit_s) -> TaskResult:
+    cfg, t0 = task.config, time.perf_counter()
+    tensors = _to_tensors(data, device)
+    params = task.init_params(seeds, device)
+    for p in params.values():
+        p.requires_grad_(True)
+    state = {n: tuple(torch.zeros_like(p) for _ in range(rule.n_slots)) for n, p in params.items()}
+    next_batch = task.batches(seeds, tensors, device)
+    warmup = int(round(cfg.warmup_frac * cfg.steps))
+    limit = None
+    for step in range(cfg.steps):
+        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
+            return _failed(task, seeds, "timeout", step, t0)
+        losses = task.loss(params, next_batch())
+        if limit is None:
+            limit = cfg.divergence_factor * losses.detach().abs().max().item()
+        worst = losses.detach().max().item()
+        if not math.isfinite(worst) or worst > limit:
+            return _failed(task, seeds, "diverged", step, t0)
+        losses.sum().backward()   # sum of per-seed losses: each seed gets its own gradient
+        _apply_rule(rule, params, state, warmup_cosine(step, cfg.steps, warmup))
+    return _finish(task, seeds, params, tensors, cfg.steps, t0)
+
+
+def _finish(task, seeds, params, tensors, steps, t0) -> TaskResult:
+    with torch.no_grad():
+        metrics = {k: v.double().cpu().numpy() for k, v in task.evaluate(params, tensors).items()}
+    chosen = metrics[task.config.metric]
+    if not np.all(np.isfinite(chosen)):
+        return _failed(task, seeds, "diverged", steps, t0)
+    details = {k: [float(x) for x in v] for k, v in metrics.items()}
+    return TaskResult([float(x) for x in chosen], task.lower_is_better, "ok", steps,
+                      time.perf_counter() - t0, details)
+
+
+def config_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,47 @@
+"""Batched (stacked-seed) building blocks.
+
+Parameters carry a leading seed dimension K and activations are [K, B, ...]; a linear layer
+is one batched matmul, so K seeds cost about one model's worth of Python/dispatch overhead.
+Gradients never mix across seeds because the training loss is a sum of per-seed losses.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from proxy_tasks import seeding
+
+
+def init_linear(params: dict, name: str, rngs, fan_in: int, fan_out: int, device="cpu", gain=1.0):
+    """He-style normal init (std = gain*sqrt(2/fan_in)); bias zero."""
+    k = len(rngs)
+    std = gain * math.sqrt(2.0 / fan_in)
+    params[f"{name}.w"] = seeding.normal(rngs, (fan_in, fan_out), std, device)
+    params[f"{name}.b"] = seeding.zeros(k, (fan_out,), device)
+
+
+def linear(params: dict, name: str, x: torch.Tensor) -> torch.Tensor:
+    """x: [K, ..., fan_in] -> [K, ..., fan_out] with each seed's own weights."""
+    w, b = params[f"{name}.w"], params[f"{name}.b"]
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])
+    out = torch.baddbmm(b.unsqueeze(1), flat, w)
+    return out.reshape(*x.shape[:-1], w.shape[-1])
+
+
+def layer_norm(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """LayerNorm over the last dim with a per-seed gain [K, D] (no bias, as in many small LMs)."""
+    y = F.layer_norm(x, x.shape[-1:])
+    return y * gain.reshape(gain.shape[0], *([1] * (x.dim() - 2)), gain.shape[-1])
+
+
+def per_seed_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean over every dim but the seed dim: [K, ...] -> [K]."""
+    return values.reshape(values.shape[0], -1).mean(dim=1)
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-seed mean cross-entropy: logits [K, ..., C], targets [K, ...] -> [K]."""
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                           reduction="none")
+    return flat.reshape(logits.shape[0], -1).mean(dim=1)

@@ -1,0 +1,52 @@
+"""Task registry, suites and suite versions.
+
+A suite version hashes every task's full config *and* its data, so the fitness cache is
+invalidated when a config, the corpus (stdlib files differ across Python versions) or a
+bundled dataset changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from proxy_tasks import char_lm, digits_mlp
+from proxy_tasks.base import config_hash
+
+_MODULES = {
+    "digits_mlp": (digits_mlp.DigitsMLP, digits_mlp.SCALES),
+    "char_lm": (char_lm.CharLM, char_lm.SCALES),
+}
+TASK_NAMES = tuple(sorted(_MODULES))
+
+SUITES = {
+    "default": [("digits_mlp", 1)],
+    "test": [("digits_mlp", 0)],
+}
+
+
+def get_task(name: str, scale: int = 1, **overrides):
+    """Task object for `name` at `scale` (0 = tiny test config, 1 = search, 10/100 = meta-val).
+
+    `overrides` replace config fields (used by calibration to vary horizon, batch size, ...).
+    """
+    if name not in _MODULES:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASK_NAMES)}")
+    cls, scales = _MODULES[name]
+    if scale not in scales:
+        raise KeyError(f"task {name!r} has no scale {scale}; known: {sorted(scales)}")
+    config = dataclasses.replace(scales[scale], **overrides)
+    return cls(config, scale)
+
+
+@functools.lru_cache(maxsize=None)
+def _task_version(name: str, scale: int) -> str:
+    task = get_task(name, scale)
+    return config_hash({"task": task.fingerprint(), "data": task.data_hash(task.load_data())})
+
+
+def suite_version(suite_name: str) -> str:
+    """Stable hash of the suite's task configs and data; keys the fitness cache."""
+    entries = SUITES[suite_name]
+    return config_hash({"suite": suite_name,
+                        "tasks": [[n, s, _task_version(n, s)] for n, s in entries]})
