@@ -60,7 +60,7 @@ def generate_source(program: Program, batch_dims: int) -> tuple[str, list[float]
             # A dead slot returns its input untouched: zeros stay zeros, nothing is computed.
             outs = [names[r] if j == 0 or (j - 1) in live_slots else f"p{j + 1}"
                     for j, r in enumerate(reads)]
-            lines.append(f"    return {', '.join(outs)}")
+            lines.append(f"    return ({', '.join(outs)},)")
             break
         stmt = program.statements[node[1]]
         names[node] = f"t{node[1]}"

@@ -1,0 +1,139 @@
+"""Rules the proxy tasks must keep; each test names the rule it protects.
+
+All tests use the tiny scale-0 configs so the whole file runs in well under a minute.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from proxy_tasks import SUITES, TASK_NAMES, get_task, suite_version
+from proxy_tasks.rules import AdamW, Exploding, NoUpdate
+from proxy_tasks.schedule import warmup_cosine
+
+DATA = {}
+
+
+def tiny(name, **overrides):
+    task = get_task(name, 0, **overrides)
+    if name not in DATA:
+        DATA[name] = task.load_data()
+    return task, DATA[name]
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_same_seeds_give_identical_results(name):
+    """Determinism: a seed fixes the initialisation and the data order completely."""
+    task, data = tiny(name)
+    a = task.run(AdamW(lr=1e-2), [0, 1], data)
+    b = task.run(AdamW(lr=1e-2), [0, 1], data)
+    assert a.status == b.status == "ok"
+    assert a.metric == b.metric
+    assert a.metric[0] != a.metric[1]   # different seeds really are different runs
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_batched_seeds_match_each_seed_alone(name):
+    """Vectorised seeds: training K seeds stacked equals training each seed by itself."""
+    task, data = tiny(name)
+    seeds = [3, 0, 7]
+    together = task.run(AdamW(lr=1e-2), seeds, data).metric
+    alone = [task.run(AdamW(lr=1e-2), [s], data).metric[0] for s in seeds]
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_rule_sees_stacked_parameters():
+    """Protocol: every tensor handed to the rule has the leading seed dimension K."""
+    shapes = []
+
+    class Spy(AdamW):
+        def __call__(self, w, g, state, lr):
+            shapes.append((w.shape, g.shape, tuple(s.shape for s in state), float(lr)))
+            return super().__call__(w, g, state, lr)
+
+    task, data = tiny("digits_mlp")
+    task.run(Spy(), [0, 1, 2, 3], data)
+    assert shapes and all(w[0] == 4 and w == g and all(s == w for s in st)
+                          for w, g, st, _ in shapes)
+    assert max(lr for *_, lr in shapes) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_divergence_stops_early_with_finite_metric(name):
+    """Failures are values: an exploding rule gives status 'diverged' and a finite metric."""
+    task, data = tiny(name)
+    res = task.run(Exploding(), [0, 1], data)
+    assert res.status == "diverged"
+    assert res.steps < task.config.steps
+    assert all(math.isfinite(m) for m in res.metric) and len(res.metric) == 2
+
+
+def test_nan_update_is_divergence():
+    """NaN/Inf in the weights must never leak out as a NaN metric."""
+    class NaNRule(NoUpdate):
+        def __call__(self, w, g, state, lr):
+            return torch.full_like(w, float("nan")), ()
+
+    task, data = tiny("digits_mlp")
+    res = task.run(NaNRule(), [0], data)
+    assert res.status == "diverged" and math.isfinite(res.metric[0])
+
+
+def test_time_limit_is_honoured():
+    """A wall-time limit stops a long run promptly with status 'timeout'."""
+    task, data = tiny("digits_mlp", steps=10**7)
+    res = task.run(AdamW(), [0, 1], data, time_limit_s=0.3)
+    assert res.status == "timeout"
+    assert res.seconds < 2.0 and 0 < res.steps < 10**7
+    assert all(math.isfinite(m) for m in res.metric)
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_data_is_offline_and_deterministic(name):
+    """Data loads without network and is identical on every call (it keys the cache)."""
+    task = get_task(name, 0)
+    a, b = task.load_data(), get_task(name, 0).load_data()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert isinstance(a[key], np.ndarray)
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_suite_version_is_stable_and_tracks_configs():
+    """suite_version is a pure function of configs + data; configs change the task hash."""
+    assert suite_version("test") == suite_version("test")
+    for suite in SUITES:
+        assert len(suite_version(suite)) == 16
+        for name, scale in SUITES[suite]:
+            get_task(name, scale)
+    a = get_task("digits_mlp", 0)
+    b = get_task("digits_mlp", 0, steps=31)
+    assert a.fingerprint() != b.fingerprint()
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_adamw_beats_no_update(name):
+    """A sensible rule improves the metric over leaving the weights untouched."""
+    task, data = tiny(name)
+    trained = np.mean(task.run(AdamW(lr=1e-2), [0, 1], data).metric)
+    untouched = np.mean(task.run(NoUpdate(), [0, 1], data).metric)
+    assert task.lower_is_better and trained < untouched
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    """The schedule (part of the task) peaks at 1.0 after warm-up and ends near 0."""
+    values = [warmup_cosine(s, 100, 10) for s in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert max(values) == pytest.approx(1.0) and values[-1] < 0.01
+    assert all(a >= b for a, b in zip(values[9:], values[10:]))
+
+
+def test_scales_exist_for_meta_validation():
+    """Every task offers the search scale 1 and the 10x / 100x meta-validation scales."""
+    for name in TASK_NAMES:
+        for scale in (0, 1, 10, 100):
+            assert get_task(name, scale).scale == scale
+    with pytest.raises(KeyError):
+        get_task("digits_mlp", 7)
