@@ -1,0 +1,69 @@
+"""`optsearch inspect RUN_DIR [VIEW] [--json]`: look at a run directory.
+
+Each view is a module: `stats` lives here; another view `NAME` (list, show, lineage, plot,
+report) is a module `scripts/inspect_NAME.py` exposing `add_parser(views)` (adds its
+sub-parser and sets `view_func`) and `run(store, args) -> int`. It appears once it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+from scripts.errors import UserError
+from search.stats import run_stats
+from search.store import RunStore
+
+VIEWS = ("stats", "list", "show", "lineage", "plot", "report")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="look at what a search run found")
+    p.add_argument("run_dir", help="run directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    views = p.add_subparsers(dest="view", metavar="VIEW")
+    stats = views.add_parser("stats", help="counters, best fitness, cache hit rate")
+    # SUPPRESS: an absent flag must not reset `inspect RUN --json stats` to False.
+    stats.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="print one JSON object")
+    stats.set_defaults(view_func=run_stats_view)
+    for name in VIEWS[1:]:
+        try:
+            module = importlib.import_module(f"scripts.inspect_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"scripts.inspect_{name}":
+                raise
+            continue  # view not built yet in this checkout
+        module.add_parser(views)
+    p.set_defaults(func=run, view_func=run_stats_view)
+
+
+def run(args) -> int:
+    try:
+        store = RunStore.open(args.run_dir, readonly=True)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return args.view_func(store, args)
+    finally:
+        store.close()
+
+
+def run_stats_view(store: RunStore, args) -> int:
+    stats = run_stats(store)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    best = stats["best_fitness"]
+    rows = [("proposed", stats["proposed"]), ("invalid", stats["invalid"]),
+            ("unchanged", stats["unchanged"]), ("cache hits", stats["cache_hits"]),
+            ("evaluated", f"{stats['evaluated']} of {stats['budget']}"),
+            ("failed", stats["failed"]), ("in flight", stats["in_flight"]),
+            ("restarts", stats["restarts"]),
+            ("best fitness", "-" if best is None else f"{best:.4f} (candidate {stats['best_id']})"),
+            ("cache hit rate", f"{stats['cache_hit_rate']:.1%}"),
+            ("dead statements", f"{stats['dead_fraction']:.1%} of the population's")]
+    for name, value in rows:
+        print(f"{name:16s} {value}")
+    return 0

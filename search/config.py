@@ -1,0 +1,145 @@
+"""Search configuration: dataclasses mirrored by `configs/default.toml` (read with tomllib).
+
+A run directory keeps a snapshot of the resolved configuration (`config.toml`), so that
+`optsearch resume` continues with exactly the settings the run started with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration the user must fix (the CLI prints it as one line)."""
+
+
+@dataclass
+class SearchConfig:
+    # Paper: P=1000, T=2 over ~10^5 evaluations. A 15-minute, 2-core CPU budget buys ~500-1000
+    # evaluations, so the population is smaller and selection stronger (T/P = 1/8 vs 1/500):
+    # the population still turns over ~10 times and a good child is picked up quickly.
+    population_size: int = 64
+    tournament_size: int = 8
+    budget: int = 800  # backend evaluations (cache hits are free and not counted)
+    seed: int = 0
+    init: str = "adamw"  # a program file, a reference name, or "random"
+    random_init_statements: int = 6  # statements per random initial program
+    islands: int = 1  # independent populations (no migration), asked round-robin
+    # Restart an island once its best has not improved for this many evaluations (0 = never):
+    # from "best" (population refilled with its best program) or "initial" (init again).
+    restart_plateau: int = 300
+    restart_from: str = "best"
+    # Guard against a search that only finds cached programs: stop after this many proposals
+    # per budgeted evaluation.
+    max_proposals_per_eval: int = 100
+
+
+@dataclass
+class MutationConfig:
+    insert_weight: float = 1.0
+    delete_weight: float = 1.0
+    modify_weight: float = 1.0
+    max_statements: int = 20  # inserts are not proposed at this length (AdamW has 9)
+    max_tries: int = 1000  # attempts per child before giving up on a parent
+
+
+@dataclass
+class EvaluationConfig:
+    backend: str = "serial"  # "serial" (in process, submission order) or "ray"
+    workers: int = 2
+    address: str = ""  # Ray cluster address; empty starts a local instance
+    suite: str = "default"
+    seeds: int = 4  # seeds 0..seeds-1 per task
+    # Optional cross-run evaluator.FitnessCache file. Off by default: cache hits cost no
+    # budget, so a shared cache makes a run's course depend on what earlier runs evaluated.
+    shared_cache: str = ""
+    fake_delay_s: float = 0.0  # testing only: seconds per evaluation of the fake backend
+
+
+@dataclass
+class Config:
+    search: SearchConfig = field(default_factory=SearchConfig)
+    mutation: MutationConfig = field(default_factory=MutationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def validate(self) -> Config:
+        s, m, e = self.search, self.mutation, self.evaluation
+        _require(s.population_size >= 1, "search.population_size must be >= 1")
+        _require(s.tournament_size >= 1, "search.tournament_size must be >= 1")
+        _require(s.budget >= 0, "search.budget must be >= 0")
+        _require(s.islands >= 1, "search.islands must be >= 1")
+        _require(s.restart_plateau >= 0, "search.restart_plateau must be >= 0")
+        _require(s.restart_from in ("best", "initial"),
+                 "search.restart_from must be 'best' or 'initial'")
+        _require(s.max_proposals_per_eval >= 1, "search.max_proposals_per_eval must be >= 1")
+        weights = (m.insert_weight, m.delete_weight, m.modify_weight)
+        _require(all(w >= 0 and math.isfinite(w) for w in weights) and sum(weights) > 0,
+                 "mutation weights must be finite, >= 0 and not all 0")
+        _require(m.max_statements >= 1 and m.max_tries >= 1,
+                 "mutation.max_statements and mutation.max_tries must be >= 1")
+        _require(e.workers >= 1 and e.seeds >= 1, "evaluation.workers and seeds must be >= 1")
+        return self
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config: {message}")
+
+
+def from_dict(data: dict) -> Config:
+    """Build a Config from parsed TOML; unknown sections or keys are errors (typos matter)."""
+    config = Config()
+    for section, values in data.items():
+        target = getattr(config, section, None)
+        if target is None or not isinstance(values, dict):
+            raise ConfigError(f"config: unknown section [{section}]")
+        known = {f.name: f for f in dataclasses.fields(target)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"config: unknown key '{key}' in [{section}]")
+            setattr(target, key, _coerce(value, known[key].type, f"{section}.{key}"))
+    return config.validate()
+
+
+def _coerce(value, type_name: str, where: str):
+    kind = {"int": int, "float": float, "str": str}[type_name]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        raise ConfigError(f"config: {where} must be {type_name}, got {value!r}")
+    return value
+
+
+def load(path: str | None) -> Config:
+    if path is None:
+        return Config().validate()
+    try:
+        with open(path, "rb") as fh:
+            return from_dict(tomllib.load(fh))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def to_toml(config: Config) -> str:
+    """The resolved configuration as TOML (the run directory's snapshot)."""
+    lines = []
+    for section in dataclasses.fields(config):
+        lines.append(f"[{section.name}]")
+        for key, value in dataclasses.asdict(getattr(config, section.name)).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,291 @@
+"""The search driver: keeps `backend.capacity` evaluations in flight, dedups before dispatch,
+feeds results back to the islands in finish order, and commits every step to the run store.
+
+Each step -- one proposal, or one result with the twins waiting on it -- is one transaction
+that also saves the search state (RNG, populations, counters). From any committed state the
+driver's next action is fixed: re-submit the in-flight candidates in id order, refill, poll.
+So with a backend that finishes jobs in submission order (serial) and a fixed seed, a run is
+exactly reproducible, also when it is killed and resumed at any point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from primitives.hashing import fingerprint, structural_hash
+from primitives.parser import parse
+from primitives.printer import format_program
+from primitives.program import Program
+from search.backend import cache_version, cacheable, make_backend, open_shared_cache
+from search.config import Config, load, to_toml
+from search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
+from search.mutation import Mutator
+from search.store import DB_NAME, CachedFitness, RunStore, StoreCache
+
+POLL_S = 0.5
+COUNTERS = ("proposed", "invalid", "unchanged", "cache_hits", "evaluated", "failed", "restarts")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    island: int
+    epoch: int
+    op: str
+    program: Program
+    text: str
+    structural_hash: str
+    fingerprint: str | None
+
+    def cache_keys(self) -> list[str]:
+        return ["s:" + self.structural_hash] + (["f:" + self.fingerprint] if self.fingerprint else [])
+
+
+def _fingerprint(program: Program) -> str | None:
+    try:
+        return fingerprint(program)
+    except Exception:  # noqa: BLE001 -- a fingerprint is an optimisation, never a failure
+        return None
+
+
+class Driver:
+    def __init__(self, store: RunStore, config: Config, backend, initial: Program | None):
+        s = config.search
+        self.store, self.config, self.backend = store, config, backend
+        self.budget = s.budget
+        self.rng = np.random.default_rng(s.seed)
+        mutator = Mutator(config.mutation)
+        self.islands = [RegularizedEvolution(s.population_size, s.tournament_size, mutator,
+                                             initial, s.random_init_statements)
+                        for _ in range(s.islands)]
+        self.cache = StoreCache(store, cache_version(backend, config.evaluation))
+        self.shared_cache = open_shared_cache(config.evaluation)
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.next_island = self.next_id = 0
+        self.best: Individual | None = None
+        self.pending: dict[int, Candidate] = {}  # in flight, in submission order
+        self.inflight_keys: dict[str, int] = {}
+        self.waiting: dict[int, list[Candidate]] = {}  # in-flight id -> its twins
+        self.on_step = lambda driver: None  # progress display hook
+        self._best_changed = False
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> None:
+        self._refill()
+        while self.pending:
+            for job_id, fitness, worker in self.backend.poll(POLL_S):
+                if job_id in self.pending:  # ignore stray duplicates of a re-dispatched job
+                    self._finish(self.pending.pop(job_id), fitness, worker)
+                    self._refill()
+
+    def _may_propose(self) -> bool:
+        c, cap = self.counters, self.budget * self.config.search.max_proposals_per_eval
+        return c["evaluated"] + len(self.pending) < self.budget and c["proposed"] < cap
+
+    def _refill(self) -> None:
+        while len(self.pending) < self.backend.capacity and self._may_propose():
+            island, proposal = self._ask()
+            if proposal is None:
+                return  # nothing to mutate until an initial program comes back
+            self._dispatch(island, proposal)
+
+    def _ask(self) -> tuple[int, Proposal | None]:
+        n = len(self.islands)
+        for k in range(n):  # round-robin over islands; skip one that is waiting for its init
+            i = (self.next_island + k) % n
+            proposal = self.islands[i].ask(self.rng)
+            if proposal is not None:
+                self.next_island = (i + 1) % n
+                return i, proposal
+        return -1, None
+
+    # -- dedup and dispatch --------------------------------------------------------------
+    def _dispatch(self, island: int, p: Proposal) -> None:
+        c = self.counters
+        c["proposed"] += 1 + p.invalid + p.unchanged
+        c["invalid"] += p.invalid
+        c["unchanged"] += p.unchanged
+        cand = Candidate(self.next_id, island, p.epoch, p.op, p.program, format_program(p.program),
+                         p.structural_hash or structural_hash(p.program), _fingerprint(p.program))
+        self.next_id += 1
+        # Structural hash first (cheap, exact), then behaviour: both against the persistent
+        # cache, then against jobs in flight (a twin waits instead of being evaluated twice).
+        hit = next((e for e in map(self.cache.get, cand.cache_keys()) if e is not None), None)
+        hit = hit or self._shared_lookup(cand)
+        twin = next((self.inflight_keys[k] for k in cand.cache_keys() if k in self.inflight_keys), None)
+        with self._step():
+            self.store.insert_candidate(
+                id=cand.id, island=island, epoch=p.epoch, parent_id=p.parent_id, mutation=p.op,
+                detail=p.detail, program=cand.text, structural_hash=cand.structural_hash,
+                fingerprint=cand.fingerprint, status="pending", proposed_at=time.time())
+            if hit is not None:
+                self._conclude(cand, hit, "cache", duplicate_of=hit.source_id)
+            elif twin is not None:
+                self.waiting.setdefault(twin, []).append(cand)
+                self.store.update_candidate(cand.id, status="waiting", duplicate_of=twin)
+            else:
+                self._add_pending(cand)
+        if hit is None and twin is None:
+            self.backend.submit(cand.id, cand.text)  # after the commit: resume re-submits
+
+    def _shared_lookup(self, cand: Candidate) -> CachedFitness | None:
+        if self.shared_cache is None:
+            return None
+        fitness = self.shared_cache.lookup(cand.cache_keys(), self.cache.suite_version)
+        if fitness is None:
+            return None
+        entry = CachedFitness(fitness.status, fitness.aggregate, json.dumps(fitness.to_dict()),
+                              None)
+        for key in cand.cache_keys():  # the run's own cache keeps everything the run used
+            self.cache.put(key, entry)
+        return entry
+
+    def _add_pending(self, cand: Candidate) -> None:
+        self.pending[cand.id] = cand
+        for key in cand.cache_keys():
+            self.inflight_keys.setdefault(key, cand.id)
+
+    # -- results -------------------------------------------------------------------------
+    def _finish(self, cand: Candidate, fitness, worker: str) -> None:
+        aggregate = getattr(fitness, "aggregate", None)
+        aggregate = None if aggregate is None else float(aggregate)
+        entry = CachedFitness(str(fitness.status), aggregate, json.dumps(fitness.to_dict()),
+                              cand.id)
+        with self._step():
+            for key in cand.cache_keys():
+                if self.inflight_keys.get(key) == cand.id:
+                    del self.inflight_keys[key]
+                if cacheable(fitness, entry.status):
+                    self.cache.put(key, entry)
+            if self.shared_cache is not None:
+                self.shared_cache.store(cand.cache_keys(), self.cache.suite_version, fitness)
+            self._conclude(cand, entry, "evaluated", worker=worker,
+                           cost_s=getattr(fitness, "cost_s", None))
+            for twin in self.waiting.pop(cand.id, []):
+                self._conclude(twin, entry, "twin", duplicate_of=cand.id)
+
+    def _conclude(self, cand: Candidate, entry: CachedFitness, source: str,
+                  duplicate_of: int | None = None, worker: str | None = None,
+                  cost_s: float | None = None) -> None:
+        """Record a candidate's fitness and tell its island."""
+        evaluated = source == "evaluated"
+        self.counters["evaluated" if evaluated else "cache_hits"] += 1
+        self.counters["failed"] += evaluated and entry.status != "ok"
+        self.store.update_candidate(
+            cand.id, status=entry.status, source=source, duplicate_of=duplicate_of,
+            fitness_json=entry.fitness_json, aggregate=entry.aggregate, finished_at=time.time(),
+            cost_s=cost_s, worker=worker)
+        ind = Individual(cand.id, cand.program, selection_value(entry.aggregate),
+                         cand.structural_hash)
+        island = self.islands[cand.island]
+        island.tell(ind, cand.epoch, cand.op == "init", evaluated)
+        if entry.status == "ok" and (self.best is None or ind.fitness > self.best.fitness):
+            self.best, self._best_changed = ind, True
+        if island.plateaued(self.config.search.restart_plateau):
+            island.restart(from_best=self.config.search.restart_from == "best")
+            self.counters["restarts"] += 1
+
+    # -- persistence ---------------------------------------------------------------------
+    @contextmanager
+    def _step(self):
+        with self.store.transaction():
+            yield
+            self.store.save_state("search", self.snapshot())
+        if self._best_changed:  # after the commit: best.py never names an unsaved program
+            self.write_best()
+        self.on_step(self)
+
+    def write_best(self) -> None:
+        self._best_changed = False
+        if self.best is not None:
+            self.store.write_best(format_program(self.best.program),
+                                  f"# candidate {self.best.id}, fitness {self.best.fitness!r}\n")
+
+    def snapshot(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "counters": self.counters,
+                "next_island": self.next_island, "next_id": self.next_id, "budget": self.budget,
+                "best": self.best.id if self.best else None,
+                "islands": [island.state() for island in self.islands]}
+
+    def restore(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.counters.update(state["counters"])
+        self.next_island, self.next_id = state["next_island"], state["next_id"]
+        self.budget = state["budget"]
+        load = _IndividualLoader(self.store)
+        self.best = load(state["best"]) if state["best"] is not None else None
+        for island, island_state in zip(self.islands, state["islands"]):
+            island.restore(island_state, load)
+        for row in self.store.candidates("status IN ('pending', 'waiting')"):
+            cand = Candidate(row["id"], row["island"], row["epoch"], row["mutation"],
+                             parse(row["program"]), row["program"], row["structural_hash"],
+                             row["fingerprint"])
+            if row["status"] == "pending":
+                self._add_pending(cand)
+            else:
+                self.waiting.setdefault(row["duplicate_of"], []).append(cand)
+
+    def close(self) -> None:
+        self.backend.close()
+        if self.shared_cache is not None:
+            self.shared_cache.close()
+        self.store.close()
+
+    def resubmit(self) -> None:
+        """Dispatch the candidates that were in flight when the run stopped, in order."""
+        for cand in self.pending.values():
+            self.backend.submit(cand.id, cand.text)
+
+
+class _IndividualLoader:
+    def __init__(self, store: RunStore):
+        self.store, self.memo = store, {}
+
+    def __call__(self, candidate_id: int) -> Individual:
+        if candidate_id not in self.memo:
+            row = self.store.candidate(candidate_id)
+            self.memo[candidate_id] = Individual(row["id"], parse(row["program"]),
+                                                 selection_value(row["aggregate"]),
+                                                 row["structural_hash"])
+        return self.memo[candidate_id]
+
+
+def start_run(run_dir: str, config: Config, initial: Program | None,
+              backend_factory=make_backend) -> Driver:
+    """A new run directory; `initial=None` starts from random programs."""
+    if os.path.exists(os.path.join(run_dir, DB_NAME)):  # before the (slow) backend starts
+        raise FileExistsError(f"{run_dir} already holds a run")
+    backend = backend_factory(config.evaluation)
+    try:
+        store = RunStore.create(run_dir, to_toml(config))
+    except BaseException:
+        backend.close()
+        raise
+    driver = Driver(store, config, backend, initial)
+    with store.transaction():
+        store.save_state("meta", {"initial": format_program(initial) if initial else None,
+                                  "cache_version": driver.cache.suite_version,
+                                  "created_at": time.time()})
+        store.save_state("search", driver.snapshot())
+    return driver
+
+
+def resume_run(run_dir: str, budget: int | None = None, backend_factory=make_backend) -> Driver:
+    """Continue a stopped or killed run from its last committed step."""
+    store = RunStore.open(run_dir)
+    config = load(store.config_path)
+    meta = store.load_state("meta")
+    initial = parse(meta["initial"]) if meta["initial"] else None
+    driver = Driver(store, config, backend_factory(config.evaluation), initial)
+    driver.restore(store.load_state("search"))
+    if budget is not None:
+        driver.budget = budget
+    driver.write_best()
+    driver.resubmit()
+    return driver

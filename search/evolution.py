@@ -1,0 +1,125 @@
+"""Regularized (aging) evolution in ask/tell form (Real et al. 2019; evosax-style interface).
+
+The algorithm proposes programs and receives fitness values; it never sees a task, a worker
+or the store. `ask` samples T members of the population, mutates the fittest; `tell` appends
+the child and removes the oldest member -- age, not fitness, decides who dies, which keeps the
+population moving instead of converging on lucky early scores.
+
+Asynchronous use: any number of asks may be outstanding; tells arrive in any order. One
+`RegularizedEvolution` is one island; islands are independent populations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from primitives.program import Program
+from search.mutation import MutationFailed, Mutator
+
+
+@dataclass(frozen=True)
+class Individual:
+    id: int  # candidate id in the run store
+    program: Program
+    fitness: float  # higher is better; failures are -inf
+    structural_hash: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    program: Program
+    parent_id: int | None
+    op: str  # "init", "insert", "delete", "modify"
+    detail: str
+    structural_hash: str | None
+    epoch: int  # population generation; restarts bump it and orphan older proposals
+    invalid: int = 0  # rejected mutation attempts before this proposal
+    unchanged: int = 0
+
+
+def selection_value(aggregate) -> float:
+    """Fitness as the population sees it: failures and missing values rank last."""
+    if isinstance(aggregate, (int, float)) and math.isfinite(aggregate):
+        return float(aggregate)
+    return -math.inf
+
+
+class RegularizedEvolution:
+    def __init__(self, population_size: int, tournament_size: int, mutator: Mutator,
+                 initial: Program | None, random_init_statements: int = 6):
+        # initial=None: the population starts from P random programs; else from P copies of
+        # `initial` (evaluated once, as in the paper's warm start from AdamW).
+        self.P, self.T = population_size, tournament_size
+        self.mutator = mutator
+        self.initial = initial
+        self.random_init_statements = random_init_statements
+        self.population: deque[Individual] = deque()
+        self.epoch = 0
+        self.init_asked = 0
+        self.best: Individual | None = None
+        self.since_improvement = 0  # evaluations told since `best` last improved
+
+    @property
+    def init_count(self) -> int:
+        return 1 if self.initial is not None else self.P
+
+    def ask(self, rng) -> Proposal | None:
+        """The next program to evaluate, or None until a pending initial program is told."""
+        if self.init_asked < self.init_count:
+            self.init_asked += 1
+            program = self.initial or self.mutator.random_program(rng, self.random_init_statements)
+            return Proposal(program, None, "init", "initial program", None, self.epoch)
+        if not self.population:
+            return None
+        parent = self.tournament(rng)
+        try:
+            m = self.mutator.mutate(parent.program, rng, parent.structural_hash)
+        except MutationFailed:
+            return None
+        return Proposal(m.child, parent.id, m.op, m.detail, m.structural_hash, self.epoch,
+                        m.invalid, m.unchanged)
+
+    def tournament(self, rng) -> Individual:
+        picks = rng.integers(len(self.population), size=self.T)  # with replacement, as AutoML-Zero
+        return max((self.population[int(i)] for i in picks), key=lambda ind: ind.fitness)
+
+    def tell(self, individual: Individual, proposal_epoch: int, is_init: bool,
+             evaluated: bool) -> None:
+        if self.best is None or individual.fitness > self.best.fitness:
+            self.best, self.since_improvement = individual, 0
+        elif evaluated:
+            self.since_improvement += 1
+        if proposal_epoch != self.epoch:
+            return  # a child of a population that a restart replaced
+        copies = self.P if is_init and self.initial is not None else 1
+        self.population.extend([individual] * copies)
+        while len(self.population) > self.P:
+            self.population.popleft()  # the oldest dies
+
+    def plateaued(self, evaluations: int) -> bool:
+        return evaluations > 0 and self.since_improvement >= evaluations
+
+    def restart(self, from_best: bool) -> None:
+        """Replace the population: P copies of the best, or the initial population again."""
+        self.epoch += 1
+        self.population.clear()
+        self.since_improvement = 0
+        if from_best and self.best is not None:
+            self.population.extend([self.best] * self.P)
+            self.init_asked = self.init_count
+        else:
+            self.init_asked = 0
+
+    def state(self) -> dict:
+        return {"population": [ind.id for ind in self.population], "epoch": self.epoch,
+                "init_asked": self.init_asked, "since_improvement": self.since_improvement,
+                "best": self.best.id if self.best else None}
+
+    def restore(self, state: dict, load) -> None:
+        """Inverse of `state`; `load(id) -> Individual` reads candidates from the store."""
+        self.population = deque(load(i) for i in state["population"])
+        self.epoch, self.init_asked = state["epoch"], state["init_asked"]
+        self.since_improvement = state["since_improvement"]
+        self.best = load(state["best"]) if state["best"] is not None else None

@@ -1,0 +1,26 @@
+"""A live progress bar for a search: evaluations, eval/s, best fitness, cache hit rate."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+class Progress:
+    def __init__(self, total: int, initial: int = 0, enabled: bool = True):
+        self.bar = tqdm(total=total, initial=initial, unit="eval", dynamic_ncols=True,
+                        disable=not enabled, file=sys.stderr, smoothing=0.1)
+
+    def __call__(self, driver) -> None:
+        """The driver's `on_step` hook: called after every committed step."""
+        c = driver.counters
+        self.bar.total = driver.budget
+        done = c["cache_hits"] + c["evaluated"]
+        best = driver.best.fitness if driver.best is not None else float("nan")
+        self.bar.set_postfix(best=f"{best:.4f}", hit=f"{c['cache_hits'] / max(done, 1):.0%}",
+                             failed=c["failed"], refresh=False)
+        self.bar.update(c["evaluated"] - self.bar.n)  # redraws at most every 0.1 s
+
+    def close(self) -> None:
+        self.bar.close()

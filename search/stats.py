@@ -1,0 +1,44 @@
+"""Run statistics (`optsearch inspect RUN_DIR stats`), read from the store alone."""
+
+from __future__ import annotations
+
+from primitives.liveness import dead_fraction
+from primitives.parser import parse
+from search.store import RunStore
+
+
+def run_stats(store: RunStore) -> dict:
+    state = store.load_state("search") or {}
+    counters = state.get("counters", {})
+    best = store.conn.execute(
+        "SELECT id, aggregate FROM candidates WHERE status = 'ok' "
+        "AND aggregate IS NOT NULL ORDER BY aggregate DESC, id LIMIT 1").fetchone()
+    in_flight = store.conn.execute(
+        "SELECT COUNT(*) FROM candidates WHERE status IN ('pending', 'waiting')").fetchone()[0]
+    hits, evaluated = counters.get("cache_hits", 0), counters.get("evaluated", 0)
+    return {
+        "proposed": counters.get("proposed", 0),
+        "invalid": counters.get("invalid", 0),
+        "unchanged": counters.get("unchanged", 0),
+        "cache_hits": hits,
+        "evaluated": evaluated,
+        "failed": counters.get("failed", 0),
+        "restarts": counters.get("restarts", 0),
+        "in_flight": in_flight,
+        "budget": state.get("budget"),
+        "best_fitness": best["aggregate"] if best else None,
+        "best_id": best["id"] if best else None,
+        "cache_hit_rate": hits / (hits + evaluated) if hits + evaluated else 0.0,
+        "dead_fraction": population_dead_fraction(store, state),
+    }
+
+
+def population_dead_fraction(store: RunStore, state: dict) -> float:
+    """Mean fraction of dead statements over the current populations (paper: 69.8% late)."""
+    ids = [i for island in state.get("islands", []) for i in island["population"]]
+    if not ids:
+        return 0.0
+    fractions = {}
+    for i in set(ids):
+        fractions[i] = dead_fraction(parse(store.candidate(i)["program"]))
+    return sum(fractions[i] for i in ids) / len(ids)

@@ -1,0 +1,113 @@
+"""Regularized evolution, ask/tell, with a fake fitness (no tasks, no backend)."""
+
+import math
+
+import numpy as np
+
+from primitives import format_program
+from primitives.hashing import structural_hash
+from primitives.reference import load_reference
+from search.evolution import Individual, RegularizedEvolution, selection_value
+from search.fake_backend import fake_fitness
+from search.mutation import Mutator
+
+ADAMW = load_reference("adamw")
+
+
+def make(P=8, T=3, initial=ADAMW):
+    return RegularizedEvolution(P, T, Mutator(), initial, random_init_statements=3)
+
+
+def told(evo, proposal, ident, fitness=None):
+    if fitness is None:
+        fitness = fake_fitness(format_program(proposal.program)).aggregate
+    ind = Individual(ident, proposal.program, fitness, structural_hash(proposal.program))
+    evo.tell(ind, proposal.epoch, proposal.op == "init", evaluated=True)
+    return ind
+
+
+def test_warm_start_asks_once_then_waits_then_fills_population_with_copies():
+    evo, rng = make(), np.random.default_rng(0)
+    first = evo.ask(rng)
+    assert first.op == "init" and first.program == ADAMW and first.parent_id is None
+    assert evo.ask(rng) is None  # nothing to mutate until the initial program is told
+    told(evo, first, 0)
+    assert len(evo.population) == 8 and {ind.id for ind in evo.population} == {0}
+    child = evo.ask(rng)
+    assert child.parent_id == 0 and child.op in ("insert", "delete", "modify")
+
+
+def test_random_init_asks_population_size_random_programs():
+    evo, rng = make(P=5, initial=None), np.random.default_rng(1)
+    inits = [evo.ask(rng) for _ in range(5)]
+    assert all(p.op == "init" for p in inits)
+    assert len({structural_hash(p.program) for p in inits}) == 5
+    assert evo.ask(rng) is None
+    told(evo, inits[2], 2)
+    assert evo.ask(rng).parent_id == 2  # asynchronous: mutates what has come back
+
+
+def test_oldest_dies_not_the_worst():
+    evo, rng = make(P=4), np.random.default_rng(2)
+    told(evo, evo.ask(rng), 0, fitness=10.0)  # four copies of a very fit program
+    for k in range(1, 7):
+        told(evo, evo.ask(rng), k, fitness=float(-k))
+    assert [ind.id for ind in evo.population] == [3, 4, 5, 6]
+
+
+def test_tournament_returns_the_fittest_of_its_sample():
+    evo = make(P=6, T=3)
+    evo.population.extend(Individual(i, ADAMW, f, "h") for i, f in
+                          enumerate([0.1, 0.5, -math.inf, 0.9, 0.3, 0.2]))
+    for seed in range(50):
+        picks = np.random.default_rng(seed).integers(6, size=3)
+        best = max(picks, key=lambda i: evo.population[int(i)].fitness)
+        assert evo.tournament(np.random.default_rng(seed)).id == int(best)
+
+
+def test_selection_value_ranks_failures_last():
+    assert selection_value(1.5) == 1.5
+    assert selection_value(None) == selection_value(float("nan")) == -math.inf
+
+
+def test_restart_from_best_and_stale_children_are_ignored():
+    evo, rng = make(P=4), np.random.default_rng(3)
+    told(evo, evo.ask(rng), 0, fitness=1.0)
+    stale = evo.ask(rng)
+    best = told(evo, evo.ask(rng), 2, fitness=2.0)
+    for k in range(3, 6):
+        told(evo, evo.ask(rng), k, fitness=0.5)
+    assert evo.plateaued(3) and not evo.plateaued(4)
+    evo.restart(from_best=True)
+    assert list(evo.population) == [best] * 4 and evo.epoch == 1
+    told(evo, stale, 99, fitness=0.0)
+    assert 99 not in {ind.id for ind in evo.population}
+    assert evo.ask(rng).parent_id == 2
+
+
+def test_restart_from_initial_initialises_again():
+    evo, rng = make(P=4), np.random.default_rng(4)
+    told(evo, evo.ask(rng), 0)
+    evo.restart(from_best=False)
+    assert not evo.population and evo.ask(rng).op == "init"
+
+
+def test_state_restore_round_trip():
+    evo, rng = make(P=4), np.random.default_rng(5)
+    individuals = {}
+    for k in range(7):
+        individuals[k] = told(evo, evo.ask(rng), k)
+    other = make(P=4)
+    other.restore(evo.state(), individuals.__getitem__)
+    assert other.state() == evo.state() and list(other.population) == list(evo.population)
+    assert other.best == evo.best
+
+
+def test_ask_tell_loop_finds_sign_with_the_fake_fitness():
+    # The evolution loop in ten lines: ask, evaluate, tell.
+    evo, rng = make(P=16, T=4), np.random.default_rng(6)
+    for k in range(300):
+        proposal = evo.ask(rng)
+        told(evo, proposal, k)
+    assert evo.best.fitness > 1.4  # only programs with a live sign() score above 1.5 - 0.2
+    assert "sign(" in format_program(evo.best.program)

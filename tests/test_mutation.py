@@ -1,0 +1,151 @@
+"""The mutator: eventually every allowed outcome, never a forbidden one (bounded iterations)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from primitives import format_program, parse
+from primitives.analysis import infer_kinds
+from primitives.hashing import structural_hash
+from primitives.pool import POOL
+from primitives.program import Program, Statement
+from primitives.reference import REFERENCE_NAMES, load_reference
+from search.config import MutationConfig
+from search.mutation import MutationFailed, Mutator, insert, is_valid, modify
+
+ADAMW = load_reference("adamw")
+
+
+def eventually(sample, outcome, allowed, iterations, forbidden=lambda x: False):
+    """Draw until every allowed outcome has appeared; fail on a forbidden draw or a timeout."""
+    seen = set()
+    for _ in range(iterations):
+        x = sample()
+        assert not forbidden(x), f"forbidden outcome: {x}"
+        seen.add(outcome(x))
+        if set(allowed) <= seen:
+            return seen
+    pytest.fail(f"never produced {sorted(set(allowed) - seen)} in {iterations} draws")
+
+
+def child_problems(parent, mutation, max_statements=None):
+    child = mutation.child
+    problems = []
+    if not is_valid(child):
+        problems.append("invalid")
+    if structural_hash(child) in (structural_hash(parent),):
+        problems.append("same structure as the parent")
+    if mutation.structural_hash != structural_hash(child):
+        problems.append("wrong hash")
+    if parse(format_program(child)) != child:
+        problems.append("does not round-trip")
+    if max_statements is not None and len(child) > max_statements:
+        problems.append("too long")
+    return problems
+
+
+def test_every_operator_eventually_and_children_always_valid_new_and_round_trip():
+    mutator, rng = Mutator(), np.random.default_rng(0)
+    eventually(lambda: mutator.mutate(ADAMW, rng), lambda m: m.op,
+               {"insert", "delete", "modify"}, 200,
+               forbidden=lambda m: child_problems(ADAMW, m))
+
+
+def test_modify_eventually_uses_variables_new_constants_and_scaled_constants():
+    rng = np.random.default_rng(1)
+    kinds = infer_kinds(ADAMW).kinds
+
+    def sample():
+        child, detail = modify(ADAMW, kinds, rng)
+        return child, detail
+
+    def scale_changes_sign(x):  # a scaled constant keeps its sign: 0.9 * 2^N(0,1) > 0
+        _, detail = x
+        return "(scale)" in detail and detail.split("-> ")[1].startswith("-")
+
+    eventually(sample, lambda x: x[1].split("(")[1].split(")")[0],
+               {"variable", "constant", "scale"}, 500, forbidden=scale_changes_sign)
+
+
+def test_insert_eventually_uses_every_pool_function_and_both_target_kinds():
+    rng, kinds = np.random.default_rng(2), infer_kinds(ADAMW).kinds
+    existing = {s.target for s in ADAMW.statements} | set(ADAMW.params)
+
+    def sample():
+        child, _ = insert(ADAMW, kinds, rng)
+        new = next(s for s, t in zip(child.statements, (*ADAMW.statements, None))
+                   if s != t) if child else None
+        return child, new
+
+    def outcome(x):
+        child, new = x
+        if child is None or not is_valid(child):
+            return "invalid"
+        return (new.op, "existing" if new.target in existing else "new")
+
+    allowed = {(name, target) for name in POOL for target in ("new", "existing")}
+    allowed = {a for a in allowed if a[0] not in ("norm", "mean", "dot", "cosine_sim",
+                                                  "clip_by_norm") or a[1] == "new"}
+    # A scalar written over an existing tensor variable is mostly invalid; a new one is fine.
+    eventually(sample, outcome, allowed, 20000)
+
+
+def test_inserts_respect_argument_kinds():
+    rng, kinds = np.random.default_rng(3), infer_kinds(ADAMW).kinds
+    for _ in range(500):
+        child, _ = insert(ADAMW, kinds, rng)
+        if child is None:
+            continue
+        for stmt in child.statements:
+            for need, arg in zip(POOL[stmt.op].arg_kinds, stmt.args):
+                assert not (need == "tensor" and not isinstance(arg, str)), stmt
+
+
+def test_weights_and_length_cap_forbid_operators():
+    rng = np.random.default_rng(4)
+    no_insert = Mutator(MutationConfig(insert_weight=0.0))
+    capped = Mutator(MutationConfig(max_statements=len(ADAMW)))
+    for _ in range(100):
+        assert no_insert.mutate(ADAMW, rng).op != "insert"
+        m = capped.mutate(ADAMW, rng)
+        assert m.op != "insert" and len(m.child) <= len(ADAMW)
+
+
+def test_same_seed_same_children():
+    def chain(seed):
+        rng, program, out = np.random.default_rng(seed), ADAMW, []
+        for _ in range(20):
+            program = Mutator().mutate(program, rng).child
+            out.append(format_program(program))
+        return out
+
+    assert chain(5) == chain(5)
+    assert chain(5) != chain(6)
+
+
+def test_impossible_mutation_raises_after_bounded_tries():
+    # Deleting the only statement leaves `update` undefined: never valid.
+    program = Program(("w", "g", "lr"), (Statement("update", "mul", ("g", "lr")),), ("update",))
+    mutator = Mutator(MutationConfig(insert_weight=0, modify_weight=0, max_tries=50))
+    with pytest.raises(MutationFailed):
+        mutator.mutate(program, np.random.default_rng(0))
+
+
+def test_random_programs_are_valid_and_varied():
+    mutator, rng = Mutator(), np.random.default_rng(7)
+    programs = [mutator.random_program(rng, 5) for _ in range(10)]
+    assert all(is_valid(p) and len(p) == 6 for p in programs)
+    assert len({structural_hash(p) for p in programs}) == 10
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(1, 25),
+       start=st.sampled_from(REFERENCE_NAMES))
+def test_mutation_chains_stay_valid_and_round_trip(seed, steps, start):
+    mutator, rng = Mutator(MutationConfig(max_statements=16)), np.random.default_rng(seed)
+    program = load_reference(start)
+    for _ in range(steps):
+        m = mutator.mutate(program, rng)
+        assert not child_problems(program, m, max_statements=16)
+        program = m.child

@@ -1,0 +1,131 @@
+"""`optsearch search / resume / inspect stats` with the fake backend, incl. kill -9 and resume."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from scripts.cli import build_parser, main
+from search.config import Config, from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+STATS_KEYS = {"proposed", "invalid", "cache_hits", "evaluated", "failed", "best_fitness",
+              "dead_fraction", "cache_hit_rate"}
+TABLE = ("SELECT id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
+         "fingerprint, status, source, duplicate_of, fitness_json, aggregate, worker "
+         "FROM candidates ORDER BY id")
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text("[search]\npopulation_size = 8\ntournament_size = 3\nbudget = 60\n"
+                    "seed = 11\n\n[evaluation]\nbackend = \"fake\"\n")
+    return str(path)
+
+
+def rows(run_dir, where="1"):
+    uri = f"file:{os.path.join(run_dir, 'run.sqlite')}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as conn:
+        return conn.execute(TABLE.replace("ORDER BY", f"WHERE {where} ORDER BY")).fetchall()
+
+
+def count_evaluated(run_dir):
+    try:
+        return len(rows(run_dir, "source = 'evaluated'"))
+    except sqlite3.Error:
+        return 0  # not created yet
+
+
+def spawn_search(config_file, run_dir):
+    cmd = [sys.executable, "-m", "scripts.cli", "search", "--config", config_file, "--out",
+           run_dir, "--quiet", "--fake-delay", "0.03"]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(run_dir, evaluated, proc, timeout=60):
+    deadline = time.time() + timeout
+    while count_evaluated(run_dir) < evaluated:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "search made no progress"
+        time.sleep(0.05)
+
+
+def test_default_toml_documents_the_dataclass_defaults():
+    with open(ROOT / "configs" / "default.toml", "rb") as fh:
+        assert from_dict(tomllib.load(fh)) == Config()
+
+
+def test_search_then_inspect_stats(tmp_path, config_file, capsys):
+    run_dir = str(tmp_path / "run")
+    assert main(["search", "--config", config_file, "--out", run_dir, "--quiet",
+                 "--budget", "25"]) == 0
+    assert {"config.toml", "run.sqlite", "best.py"} <= set(os.listdir(run_dir))
+    capsys.readouterr()
+    assert main(["inspect", run_dir, "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert STATS_KEYS <= set(stats) and stats["evaluated"] == 25 and stats["best_fitness"] > 0
+    assert main(["inspect", run_dir]) == 0
+    assert "cache hit rate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--config", "{bad}", "--out", "{run}"], "unknown key 'populaton_size'"),
+    (["search", "--config", "{cfg}", "--out", "{existing}"], "already holds a run"),
+    (["resume", "{run}"], "not a run directory"),
+    (["inspect", "{run}", "stats"], "not a run directory"),
+])
+def test_user_errors_are_one_line_with_status_2(tmp_path, config_file, capsys, argv, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search]\npopulaton_size = 3\n")
+    existing = str(tmp_path / "existing")
+    main(["search", "--config", config_file, "--out", existing, "--quiet", "--budget", "2"])
+    capsys.readouterr()
+    names = {"bad": str(bad), "run": str(tmp_path / "new"), "cfg": config_file,
+             "existing": existing}
+    assert main([a.format(**names) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_fake_backend_is_hidden_from_help():
+    help_text = build_parser()._subparsers._group_actions[0].choices["search"].format_help()
+    assert "fake" not in help_text and "--budget" in help_text
+
+
+def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path,
+                                                                          config_file):
+    killed = str(tmp_path / "killed")
+    proc = spawn_search(config_file, killed)
+    wait_for(killed, 15, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = rows(killed, "source IS NOT NULL")
+    assert 15 <= len(before) and count_evaluated(killed) < 60
+    assert main(["resume", killed, "--quiet"]) == 0
+    after = rows(killed)
+    assert set(before) <= set(after)  # every finished candidate survived, unchanged
+    full = str(tmp_path / "full")
+    assert main(["search", "--config", config_file, "--out", full, "--quiet"]) == 0
+    assert after == rows(full)
+    assert Path(killed, "best.py").read_text() == Path(full, "best.py").read_text()
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, config_file):
+    run_dir = str(tmp_path / "run")
+    proc = spawn_search(config_file, run_dir)
+    wait_for(run_dir, 5, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and f"optsearch resume {run_dir}" in err
+    assert "Traceback" not in err
+    assert main(["resume", run_dir, "--quiet"]) == 0
+    assert count_evaluated(run_dir) == 60

@@ -1,0 +1,179 @@
+"""Run store and driver: persistence, dedup counts, exact reproducibility across stop/resume."""
+
+import os
+import sqlite3
+
+import pytest
+
+from primitives.hashing import structural_hash
+from primitives.parser import parse
+from primitives.reference import load_reference
+from search.config import Config
+from search.driver import resume_run, start_run
+from search.fake_backend import FakeBackend
+from search.stats import run_stats
+from search.store import CachedFitness, RunStore
+
+ADAMW = load_reference("adamw")
+COLUMNS = ("id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
+           "fingerprint, status, source, duplicate_of, fitness_json, aggregate, worker")
+
+
+def small_config(budget=40, seed=0, **search):
+    config = Config()
+    config.search.population_size, config.search.tournament_size = 8, 3
+    config.search.budget, config.search.seed = budget, seed
+    for key, value in search.items():
+        setattr(config.search, key, value)
+    config.evaluation.backend = "fake"
+    return config.validate()
+
+
+def table(run_dir):
+    with sqlite3.connect(os.path.join(run_dir, "run.sqlite")) as conn:
+        return conn.execute(f"SELECT {COLUMNS} FROM candidates ORDER BY id").fetchall()
+
+
+def finished(driver):
+    driver.run()
+    driver.backend.close()
+    stats = run_stats(driver.store)
+    driver.store.close()
+    return stats
+
+
+def test_store_round_trips_candidates_cache_and_state(tmp_path):
+    store = RunStore.create(str(tmp_path / "r"), "[search]\n")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with store.transaction():
+        store.insert_candidate(id=0, island=0, epoch=0, parent_id=None, mutation="init",
+                               detail="", program="p", structural_hash="h", status="pending",
+                               proposed_at=1.0)
+        store.cache_put("h:h", "v1", CachedFitness("ok", 1.5, "{}", 0))
+        store.save_state("search", {"rng": [1, 2]})
+    with pytest.raises(RuntimeError), store.transaction():
+        store.update_candidate(0, status="ok")
+        raise RuntimeError("killed mid-step")  # rolled back: the step never happened
+    store.close()
+    store = RunStore.open(str(tmp_path / "r"))
+    assert store.candidate(0)["status"] == "pending"
+    assert store.cache_get("h:h", "v1").aggregate == 1.5 and store.cache_get("h:h", "v2") is None
+    assert store.load_state("search") == {"rng": [1, 2]}
+    with pytest.raises(FileExistsError):
+        RunStore.create(str(tmp_path / "r"), "")
+    with pytest.raises(FileNotFoundError):
+        RunStore.open(str(tmp_path / "missing"))
+
+
+def test_driver_counts_dedup_and_never_evaluates_a_duplicate(tmp_path):
+    driver = start_run(str(tmp_path / "r"), small_config(budget=60), ADAMW)
+    backend = driver.backend
+    stats = finished(driver)
+    assert stats["evaluated"] == 60 and stats["in_flight"] == 0 and stats["cache_hits"] > 0
+    assert stats["proposed"] == (stats["invalid"] + stats["unchanged"] + stats["cache_hits"]
+                                 + stats["evaluated"])
+    rows = {r[0]: r for r in table(str(tmp_path / "r"))}
+    submitted = [rows[i] for i in backend.submitted]
+    assert len({r[7] for r in submitted}) == len({r[8] for r in submitted}) == len(submitted)
+    for r in rows.values():
+        assert r[9] not in ("pending", "waiting")
+        if r[10] != "evaluated":  # a cache hit took the fitness of an equivalent program
+            source = rows[r[11]]
+            assert (source[7], source[13]) == (r[7], r[13]) or source[8] == r[8]
+    assert stats["failed"] == sum(r[10] == "evaluated" and r[9] != "ok" for r in rows.values())
+    best = parse((tmp_path / "r" / "best.py").read_text())
+    assert structural_hash(best) == rows[stats["best_id"]][7]
+
+
+def test_twin_waits_for_its_in_flight_duplicate(tmp_path):
+    # Two islands warm-started from AdamW: the second island's initial program is in flight
+    # already, so it waits for the first one's result instead of being evaluated again.
+    driver = start_run(str(tmp_path / "r"), small_config(budget=10, islands=2), ADAMW)
+    finished(driver)
+    rows = table(str(tmp_path / "r"))
+    assert rows[0][4] == rows[1][4] == "init"
+    assert rows[1][10] == "twin" and rows[1][11] == 0 and rows[1][13] == rows[0][13]
+
+
+def test_asynchronous_finish_order_keeps_counts_consistent(tmp_path):
+    def factory(ev):
+        return FakeBackend(workers=4, order="random", seed=3)
+
+    driver = start_run(str(tmp_path / "r"), small_config(budget=50, restart_plateau=10), ADAMW,
+                       backend_factory=factory)
+    stats = finished(driver)
+    assert stats["evaluated"] == 50 and stats["restarts"] >= 1
+    assert stats["proposed"] == (stats["invalid"] + stats["unchanged"] + stats["cache_hits"]
+                                 + stats["evaluated"])
+
+
+def test_random_init_run(tmp_path):
+    stats = finished(start_run(str(tmp_path / "r"), small_config(budget=20), None))
+    assert stats["evaluated"] == 20
+    assert sum(r[4] == "init" for r in table(str(tmp_path / "r"))) == 8
+
+
+@pytest.mark.parametrize("stops", [(1,), (2, 5, 11), (30, 1, 40)])
+def test_stop_and_resume_reproduces_the_uninterrupted_run(tmp_path, stops):
+    config = small_config(budget=40, seed=7, restart_plateau=8)
+    finished(start_run(str(tmp_path / "full"), config, ADAMW))
+    path = str(tmp_path / "stopped")
+    driver = start_run(path, config, ADAMW)
+    for stop in stops:  # stop right after a committed step, e.g. a pending but unsubmitted job
+        steps = []
+
+        def hook(d, steps=steps, stop=stop):
+            steps.append(1)
+            if len(steps) == stop:
+                raise KeyboardInterrupt
+
+        driver.on_step = hook
+        with pytest.raises(KeyboardInterrupt):
+            driver.run()
+        kept = table(path)
+        driver.store.close()
+        driver = resume_run(path)
+        assert table(path) == kept  # nothing committed was lost
+    finished(driver)
+    assert table(path) == table(str(tmp_path / "full"))
+    assert (tmp_path / "stopped" / "best.py").read_text() == \
+        (tmp_path / "full" / "best.py").read_text()
+
+
+def test_a_step_killed_before_its_commit_is_redone_identically(tmp_path):
+    config = small_config(budget=30, seed=3)
+    finished(start_run(str(tmp_path / "full"), config, ADAMW))
+    path = str(tmp_path / "killed")
+    driver = start_run(path, config, ADAMW)
+    save, calls = driver.store.save_state, []
+
+    def dying_save(name, value):
+        calls.append(name)
+        if len(calls) == 25:
+            raise SystemExit("killed inside a transaction")
+        save(name, value)
+
+    driver.store.save_state = dying_save
+    with pytest.raises(SystemExit):
+        driver.run()
+    driver.store.close()
+    finished(resume_run(path))
+    assert table(path) == table(str(tmp_path / "full"))
+
+
+def test_resume_with_a_larger_budget_continues(tmp_path):
+    path = str(tmp_path / "r")
+    finished(start_run(path, small_config(budget=10), ADAMW))
+    stats = finished(resume_run(path, budget=25))
+    assert stats["evaluated"] == 25 and stats["budget"] == 25
+
+
+def test_shared_cache_serves_a_second_run(tmp_path):
+    pytest.importorskip("evaluator.cache")
+    config = small_config(budget=15)
+    config.evaluation.shared_cache = str(tmp_path / "shared.sqlite")
+    finished(start_run(str(tmp_path / "a"), config, ADAMW))
+    stats = finished(start_run(str(tmp_path / "b"), config, ADAMW))
+    first = table(str(tmp_path / "b"))[0]
+    assert first[10] == "cache" and first[11] is None  # AdamW came from the earlier run
+    assert stats["evaluated"] == 15
