@@ -1,0 +1,311 @@
+"""Program <-> sympy bridge, driven by the pool table's `sympy_fn`.
+
+Forward: the live program becomes one sympy expression for the update and one per live state
+slot, as functions of the symbols w, g, lr and the slot inputs (named as the parameters).
+Reductions (`sympy_fn` None) stay opaque function symbols such as `norm(x)`.
+
+Algebra conventions (the pool's sympy forms): the eps guard of division is taken as 0, so
+`x / sqrt(x * x)` is `x / |x| = sign(x)` in the algebra although the interpreter computes
+`x / (|x| + 1e-8)`; `sqrt` and the logarithms act on |x|. w, g and the slots are real symbols,
+the learning-rate schedule value is non-negative.
+
+Backward: expressions -> statements with common-subexpression elimination (`sympy.cse`), so
+a simplified expression becomes a valid Program again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from primitives.liveness import live_program, live_state_slots
+from primitives.pool import POOL
+from primitives.program import Program, Statement
+
+INTERP_TOL = 1e-12  # coefficients summing to 1 within this are printed as interp(...)
+
+
+class SymbolicError(ValueError):
+    """The expression has no counterpart in the language (complex, infinite, unknown)."""
+
+
+@dataclass(frozen=True)
+class SymbolicProgram:
+    params: tuple[str, ...]
+    symbols: dict  # parameter name -> sympy Symbol
+    update: sympy.Expr
+    states: dict  # live slot index -> expression of the slot's new value
+
+
+def opaque(name: str):
+    """The opaque real-valued function symbol standing for a reduction such as norm."""
+    return sympy.Function(name, real=True)
+
+
+def make_symbols(params) -> dict:
+    lr = params[-1]
+    return {p: sympy.Symbol(p, nonnegative=True) if p == lr else sympy.Symbol(p, real=True)
+            for p in params}
+
+
+def constant(value: float) -> sympy.Expr:
+    # Integral constants become Integers so that x * 1.0 folds to x and x ** 2.0 is a square.
+    if float(value).is_integer() and abs(value) < 1e15:
+        return sympy.Integer(int(value))
+    return sympy.Float(value)
+
+
+def statement_expr(stmt: Statement, env: dict) -> sympy.Expr:
+    prim = POOL[stmt.op]
+    args = [env[a] if isinstance(a, str) else constant(a) for a in stmt.args]
+    if prim.sympy_fn is None:
+        return opaque(stmt.op)(*args)
+    return prim.sympy_fn(*args)
+
+
+def to_sympy(program: Program) -> SymbolicProgram:
+    """Expressions of the live program's update and live state slots."""
+    symbols = make_symbols(program.params)
+    env = dict(symbols)
+    for stmt in live_program(program).statements:
+        env[stmt.target] = statement_expr(stmt, env)
+    states = {s: env[program.returns[1 + s]] for s in sorted(live_state_slots(program))}
+    return SymbolicProgram(program.params, symbols, env[program.returns[0]], states)
+
+
+def ratio_to_sign(expr: sympy.Expr) -> sympy.Expr:
+    """x / |x| and |x| / x -> sign(x): exact once the eps of the safe division is taken as 0."""
+    def is_ratio(e) -> bool:
+        return e.is_Mul and _ratio_base(e) is not None
+
+    def to_sign(e):
+        x = _ratio_base(e)
+        rest = [f for f in e.args if f not in (x, sympy.Abs(x), 1 / x, 1 / sympy.Abs(x))]
+        return sympy.Mul(*rest) * sympy.sign(x)
+    return expr.replace(is_ratio, to_sign)
+
+
+def _ratio_base(mul):
+    factors = set(mul.args)
+    for f in mul.args:
+        if f.is_Pow and f.exp == -1:
+            base = f.base
+            if isinstance(base, sympy.Abs) and base.args[0] in factors:
+                return base.args[0]
+            if sympy.Abs(base) in factors:
+                return base
+    return None
+
+
+def is_finite_real(expr: sympy.Expr) -> bool:
+    bad = (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I)
+    return not any(expr.has(b) for b in bad)
+
+
+def from_sympy(params, update: sympy.Expr, states: dict, name: str = "train") -> Program:
+    """A Program computing `update` and the new value of every slot (dead slots keep theirs).
+
+    `states` maps slot index -> expression; a slot without an entry returns its input.
+    """
+    slots = params[2:-1]
+    outputs = [update] + [states.get(i, sympy.Symbol(s, real=True)) for i, s in enumerate(slots)]
+    for expr in outputs:
+        if not is_finite_real(expr):
+            raise SymbolicError(f"expression has no real finite value: {expr}")
+    temps = sympy.numbered_symbols("t", real=True)
+    replacements, reduced = sympy.cse(outputs, symbols=temps, order="none")
+    emitter = _Emitter(set(params))
+    for sym, expr in replacements:
+        emitter.bind(sym, expr)
+    returns = [emitter.output(expr) for expr in reduced]
+    program = Program(tuple(params), tuple(emitter.statements), tuple(returns), name)
+    return rename_outputs(program)
+
+
+class _Emitter:
+    """Turns sympy expressions into statements, one pool call per node."""
+
+    def __init__(self, params: set):
+        self.statements: list[Statement] = []
+        self.names: dict = {}  # sympy node -> variable name already holding it
+        self.taken = set(params) | set(POOL)
+        self.counter = 0
+
+    def fresh(self) -> str:
+        while True:
+            self.counter += 1
+            name = f"t{self.counter}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def emit(self, op: str, *args) -> str:
+        key = (op, args)
+        if key in self.names:
+            return self.names[key]
+        target = self.fresh()
+        self.statements.append(Statement(target, op, tuple(args)))
+        self.names[key] = target
+        return target
+
+    def bind(self, sym, expr) -> None:
+        self.names[sym] = self.arg(expr, force_var=True)
+
+    def output(self, expr) -> str:
+        return self.arg(expr, force_var=True)
+
+    def arg(self, expr, force_var: bool = False):
+        if expr in self.names:
+            return self.names[expr]
+        if expr.is_Symbol:
+            return expr.name
+        if expr.is_number:
+            value = float(expr)
+            # A bare constant cannot be returned or bound: materialise it as a statement.
+            return self.emit("add", value, 0.0) if force_var else value
+        name = _node(self, expr)
+        self.names[expr] = name
+        return name
+
+
+def _node(em: _Emitter, expr) -> str:
+    if expr.is_Add:
+        return _add(em, expr)
+    if expr.is_Mul:
+        return _mul(em, expr)
+    if expr.is_Pow:
+        return _pow(em, expr)
+    return _function(em, expr)
+
+
+def _add(em: _Emitter, expr) -> str:
+    terms = [t.as_coeff_Mul() for t in expr.args]
+    if len(terms) == 2 and all(not rest.is_number for _, rest in terms):
+        (c1, x1), (c2, x2) = sorted(terms, key=lambda t: float(t[0]))
+        if abs(float(c1 + c2) - 1.0) < INTERP_TOL:  # (1 - b) * x + b * y = interp(x, y, b)
+            return em.emit("interp", em.arg(x1), em.arg(x2), float(c2))
+    positive = [t for t in expr.args if not t.could_extract_minus_sign()]
+    negative = [-t for t in expr.args if t.could_extract_minus_sign()]
+    if not positive:
+        return em.emit("neg", em.arg(sympy.Add(*negative)))
+    acc = em.arg(positive[0])
+    for term in positive[1:]:
+        acc = em.emit("add", acc, em.arg(term))
+    for term in negative:
+        acc = em.emit("sub", acc, em.arg(term))
+    return acc
+
+
+def _mul(em: _Emitter, expr) -> str:
+    coeff, rest = expr.as_coeff_Mul()
+    if coeff == -1:
+        return em.emit("neg", em.arg(rest))
+    num, den = sympy.fraction(expr)
+    if den != 1:
+        return em.emit("div", em.arg(num), em.arg(den))
+    factors = [f for f in rest.args] if rest.is_Mul else [rest]
+    acc = em.arg(factors[0])
+    for factor in factors[1:]:
+        acc = em.emit("mul", acc, em.arg(factor))
+    return acc if coeff == 1 else em.emit("mul", acc, float(coeff))
+
+
+def _pow(em: _Emitter, expr) -> str:
+    base, exp = expr.args
+    if exp.is_number and exp < 0:
+        return em.emit("reciprocal", em.arg(base ** -exp))
+    if base == sympy.E:
+        return em.emit("exp", em.arg(exp))
+    if base == 2:
+        return em.emit("exp2", em.arg(exp))
+    if exp == 2:
+        return em.emit("square", em.arg(base))
+    if exp == 3:
+        return em.emit("cube", em.arg(base))
+    inner = base.args[0] if isinstance(base, sympy.Abs) else base
+    if exp == sympy.Rational(1, 2):
+        return em.emit("sqrt", em.arg(inner))  # sqrt acts on |x|: exact for |x| or x >= 0
+    return em.emit("power", em.arg(inner), em.arg(exp))  # power is |a| ** b
+
+
+_UNARY = {}  # (sympy function class, argument wrapped in Abs) -> pool name
+
+
+def _unary_table() -> dict:
+    if not _UNARY:
+        x = sympy.Symbol("x", real=True)
+        for prim in POOL.values():
+            if prim.arity != 1 or prim.sympy_fn is None or prim.infix:
+                continue
+            form = prim.sympy_fn(x)
+            if isinstance(form, sympy.Function) and len(form.args) == 1:
+                arg = form.args[0]
+                if arg == x or arg == sympy.Abs(x):
+                    _UNARY.setdefault((form.func, arg != x), prim.name)
+    return _UNARY
+
+
+def _function(em: _Emitter, expr) -> str:
+    if isinstance(expr, (sympy.Max, sympy.Min)):
+        return _extremum(em, expr)
+    if expr.func.__name__ in POOL and POOL[expr.func.__name__].sympy_fn is None:
+        return em.emit(expr.func.__name__, *(em.arg(a) for a in expr.args))
+    if len(expr.args) == 1:
+        (arg,) = expr.args
+        table = _unary_table()
+        if isinstance(arg, sympy.Abs) and (expr.func, True) in table:
+            return em.emit(table[(expr.func, True)], em.arg(arg.args[0]))
+        if (expr.func, False) in table:
+            return em.emit(table[(expr.func, False)], em.arg(arg))
+        if expr.func == sympy.log:  # log of a value known positive: the pool's log(|x|)
+            return em.emit("log", em.arg(arg))
+    raise SymbolicError(f"no pool function for {expr.func}")
+
+
+def _extremum(em: _Emitter, expr) -> str:
+    args = list(expr.args)
+    if isinstance(expr, sympy.Max) and len(args) == 2:  # Max(-c, Min(x, c)) is clip(x, c)
+        for low, high in (args, args[::-1]):
+            if isinstance(high, sympy.Min) and len(high.args) == 2:
+                for x, c in (high.args, high.args[::-1]):
+                    if low == -c and c.is_nonnegative:
+                        bound = c.args[0] if isinstance(c, sympy.Abs) else c
+                        return em.emit("clip", em.arg(x), em.arg(bound))
+    op = "max" if isinstance(expr, sympy.Max) else "min"
+    acc = em.arg(args[0])
+    for a in args[1:]:
+        acc = em.emit(op, acc, em.arg(a))
+    return acc
+
+
+def rename_outputs(program: Program) -> Program:
+    """Give each output's defining statement a readable name: update, or the slot's name."""
+    wanted = ["update"] + list(program.slots)
+    defining = {s.target: i for i, s in enumerate(program.statements)}
+    rename = {}
+    for j, name in enumerate(program.returns):
+        new = wanted[j]
+        if name not in defining or name in rename or new in rename.values():
+            continue
+        if new in program.params and not _slot_free_after(program, new, defining[name]):
+            continue
+        if new not in program.params and any(s.target == new for s in program.statements):
+            continue
+        rename[name] = new
+    return _apply_rename(program, rename)
+
+
+def _slot_free_after(program: Program, slot: str, index: int) -> bool:
+    # Overwriting the slot's input at `index` is safe if nothing after it reads the input.
+    return all(slot not in s.variables() for s in program.statements[index + 1:])
+
+
+def _apply_rename(program: Program, rename: dict) -> Program:
+    def sub(a):
+        return rename.get(a, a) if isinstance(a, str) else a
+
+    stmts = [Statement(rename.get(s.target, s.target), s.op, tuple(sub(a) for a in s.args))
+             for s in program.statements]
+    return Program(program.params, tuple(stmts), tuple(sub(r) for r in program.returns),
+                   program.name)
