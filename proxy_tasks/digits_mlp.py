@@ -44,7 +44,7 @@ class DigitsMLP(ProxyTask):
         x, y = load_digits(return_X_y=True)
         x = (x / 16.0).astype(np.float32)
         order = np.random.default_rng(0).permutation(len(y))   # fixed split for every seed
-        n_val = int(round(self.config.val_fraction * len(y)))
+        n_val = round(self.config.val_fraction * len(y))
         val, train = order[:n_val], order[n_val:]
         y_train = y[train].copy()
         if self.config.label_noise > 0:

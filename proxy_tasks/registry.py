@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from proxy_tasks import char_lm, digits_mlp
+from proxy_tasks import char_lm, denoise_ae, digits_mlp, noisy_quadratic
 from proxy_tasks.base import config_hash
 
 _MODULES = {
     "digits_mlp": (digits_mlp.DigitsMLP, digits_mlp.SCALES),
     "char_lm": (char_lm.CharLM, char_lm.SCALES),
+    "denoise_ae": (denoise_ae.DenoiseAE, denoise_ae.SCALES),
+    "noisy_quadratic": (noisy_quadratic.NoisyQuadratic, noisy_quadratic.SCALES),
 }
 TASK_NAMES = tuple(sorted(_MODULES))
 
@@ -39,7 +41,7 @@ def get_task(name: str, scale: int = 1, **overrides):
     return cls(config, scale)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _task_version(name: str, scale: int) -> str:
     task = get_task(name, scale)
     return config_hash({"task": task.fingerprint(), "data": task.data_hash(task.load_data())})

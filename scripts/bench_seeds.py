@@ -15,8 +15,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from proxy_tasks import get_task  # noqa: E402
-from proxy_tasks.rules import AdamW  # noqa: E402
+from proxy_tasks import get_task
+from proxy_tasks.rules import AdamW
 
 
 def bench(task_name: str, scale: int, k: int, repeats: int) -> tuple[float, float]:

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from proxy_tasks import get_task  # noqa: E402
-from proxy_tasks.rules import AdamW, Lion, Signum  # noqa: E402
+from proxy_tasks import get_task
+from proxy_tasks.rules import AdamW, Lion, Signum
 
 GRIDS = {
     "small": {
@@ -35,7 +35,8 @@ GRIDS = {
         "lion": [Lion(lr=lr, beta1=b1, beta2=b2) for lr in (1e-4, 3e-4, 1e-3, 3e-3)
                  for b1, b2 in ((0.9, 0.99), (0.95, 0.98))],
     },
-    "wide": {
+    # first wide grid; Lion's best lr sat on its upper edge (3e-3), hence "wide" below
+    "wide0": {
         "adamw": [AdamW(lr=lr, beta2=b2) for lr in (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
                   for b2 in (0.99, 0.999)],
         "signum": [Signum(lr=lr, beta=b) for lr in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
@@ -43,6 +44,35 @@ GRIDS = {
         "lion": [Lion(lr=lr, beta1=b1, beta2=b2) for lr in (3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
                  for b1, b2 in ((0.9, 0.99), (0.95, 0.98), (0.9, 0.999))],
     },
+    "wide": {
+        "adamw": [AdamW(lr=lr, beta2=b2) for lr in (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+                  for b2 in (0.99, 0.999)],
+        "signum": [Signum(lr=lr, beta=b) for lr in (3e-4, 1e-3, 3e-3, 1e-2)
+                   for b in (0.9, 0.95, 0.99)],
+        "lion": [Lion(lr=lr, beta1=b1, beta2=b2) for lr in (3e-4, 1e-3, 3e-3, 1e-2)
+                 for b1, b2 in ((0.9, 0.99), (0.95, 0.98), (0.9, 0.999))],
+    },
+}
+# a narrow grid for expensive runs (long-horizon char LM), centred on the small-grid optima
+GRIDS["narrow"] = {
+    "adamw": [AdamW(lr=lr, beta2=b2) for lr in (3e-3, 1e-2) for b2 in (0.99, 0.999)],
+    "signum": [Signum(lr=lr, beta=b) for lr in (1e-3, 3e-3) for b in (0.9, 0.95)],
+    "lion": [Lion(lr=lr, beta1=b1, beta2=b2) for lr in (3e-4, 1e-3, 3e-3)
+             for b1, b2 in ((0.9, 0.99), (0.95, 0.98))],
+}
+# short-memory betas: on every CPU-cheap task Lion picked the shortest betas offered above
+GRIDS["short"] = {
+    "adamw": GRIDS["wide"]["adamw"],
+    "signum": [Signum(lr=lr, beta=b) for lr in (1e-3, 3e-3, 1e-2) for b in (0.8, 0.9, 0.95)],
+    "lion": [Lion(lr=lr, beta1=b1, beta2=b2) for lr in (1e-3, 3e-3, 1e-2)
+             for b1, b2 in ((0.9, 0.95), (0.8, 0.95), (0.8, 0.9), (0.5, 0.9), (0.9, 0.98))],
+}
+# "short" put both sign methods on its short-memory edge; this one extends that edge
+GRIDS["short2"] = {
+    "adamw": GRIDS["wide"]["adamw"],
+    "signum": [Signum(lr=lr, beta=b) for lr in (3e-3, 1e-2, 3e-2) for b in (0.0, 0.5, 0.7, 0.8, 0.9)],
+    "lion": [Lion(lr=lr, beta1=b1, beta2=b2) for lr in (3e-3, 1e-2, 3e-2)
+             for b1, b2 in ((0.5, 0.9), (0.3, 0.9), (0.5, 0.8), (0.7, 0.95), (0.8, 0.95))],
 }
 UNTUNED_ADAMW = AdamW()   # the search's warm start: betas 0.9/0.999, lr 1e-3, wd 0.01
 
@@ -105,8 +135,8 @@ def calibrate(args):
 
 
 def report(args, overrides, tuned, finals):
-    lines = [f"task={args.task} scale={args.scale} overrides={overrides} seeds={args.seeds} "
-             f"grid={args.grid}"]
+    head = f"task={args.task} scale={args.scale} overrides={overrides} seeds={args.seeds}"
+    lines = [f"{head} grid={args.grid}"]
     for r in tuned:
         m, se = summary(r["metric"])
         lines.append(f"  tune {r['rule']:<70} {r['status']:<9} {m:.4f} ± {se:.4f}  {r['seconds']:.2f}s")

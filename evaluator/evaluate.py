@@ -1,0 +1,85 @@
+"""evaluate(program, suite, seeds) -> Fitness: compile once, train on every task, normalise.
+
+Pure apart from the on-disk baseline cache: the same program, suite and seeds give the same
+Fitness on the same device. It never raises for a bad program -- a program that does not
+parse or check is "invalid", one whose compiled code raises is "error", and the task reports
+"diverged"/"timeout" itself. Configuration mistakes (an unknown suite) do raise: they are
+the caller's bug, not a property of the program.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from evaluator.fitness import Fitness, TaskFitness
+from evaluator.suites import resolve_suite
+from primitives.analysis import check
+from primitives.codegen import compile_program
+from primitives.parser import parse
+from primitives.program import Program, ProgramError
+
+DEFAULT_SEEDS = (0, 1, 2, 3)
+DEFAULT_TIME_LIMIT_S = 120.0   # per evaluation (all tasks together); scale-1 suites take ~2 s
+
+
+def compile_checked(program):
+    """Program or program text -> batched update rule; raises ProgramError if invalid."""
+    if not isinstance(program, Program):
+        program = parse(program)
+    check(program)
+    return compile_program(program, batch_dims=1)
+
+
+def run_tasks(rule, suite, seeds, device="cpu", data=None, time_limit_s=None) -> dict:
+    """Raw TaskResults (task key -> TaskResult), stopping at the first failing task.
+
+    The time limit is shared: each task gets what the previous ones left over.
+    """
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+    results = {}
+    for key, task in suite.tasks.items():
+        task_data = data[key] if data is not None else task.load_data()
+        remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        result = task.run(rule, list(seeds), task_data, device=device, time_limit_s=remaining)
+        if result.status == "ok" and not all(math.isfinite(m) for m in result.metric):
+            result.status = "diverged"   # belt and braces: a non-finite metric is a failure
+        results[key] = result
+        if result.status != "ok":
+            break
+    return results
+
+
+def evaluate(program, suite="default", seeds=DEFAULT_SEEDS, device="cpu", data=None,
+             time_limit_s=DEFAULT_TIME_LIMIT_S, baseline=None) -> Fitness:
+    """Fitness of `program` (a Program or its text) on `suite` with `seeds`.
+
+    data: task key -> task data, to reuse data loaded once (Ray workers get it from the
+    object store). baseline: task key -> AdamW metric per seed (from evaluator.baseline);
+    looked up in the disk cache when not given.
+    """
+    suite, seeds = resolve_suite(suite), tuple(int(s) for s in seeds)
+    if baseline is None:
+        from evaluator.baseline import baseline_metrics
+        baseline = baseline_metrics(suite, seeds, device=device, data=data)
+    t0 = time.perf_counter()
+    meta = {"seeds": seeds, "suite": suite.name, "suite_version": suite.version}
+    try:
+        rule = compile_checked(program)
+    except ProgramError as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        return Fitness.failure("invalid", where + exc.message, **meta)
+    except Exception as exc:  # noqa: BLE001 - a program must never crash the evaluator
+        return Fitness.failure("error", _describe(exc), cost_s=time.perf_counter() - t0, **meta)
+    try:
+        results = run_tasks(rule, suite, seeds, device, data, time_limit_s)
+    except Exception as exc:  # noqa: BLE001 - e.g. a shape error raised inside the program
+        return Fitness.failure("error", _describe(exc), cost_s=time.perf_counter() - t0, **meta)
+    tasks = {key: TaskFitness.scored(r.metric, baseline[key], r.lower_is_better, r.status,
+                                     r.steps, r.seconds)
+             for key, r in results.items()}
+    return Fitness.from_tasks(tasks, seeds, time.perf_counter() - t0, suite.name, suite.version)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

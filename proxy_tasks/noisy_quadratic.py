@@ -1,0 +1,86 @@
+"""A noisy quadratic with heavy-tailed gradient noise.
+
+Why: it isolates the one property that separates sign methods from Adam — robustness to
+rare huge gradient components — at almost no compute. Loss 0.5 * sum_i h_i (w_i - t_i)^2
+with h_i = 1/i (ill-conditioned) and a fixed random optimum t (not 0, so weight decay pulls
+*away* from the optimum instead of handing sign methods with larger decay a free win).
+Each step's gradient is h*(w - t) + noise_scale*sqrt(h)*xi (noise covariance proportional to
+curvature, like minibatch noise); xi is symmetric Pareto with tail index `tail` (< 2 means
+infinite variance, the tail of a Student-t with `tail` degrees of freedom). Fitness metric:
+the noise-free loss at the end (lower is better).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from proxy_tasks import seeding
+from proxy_tasks.base import ProxyTask, TrainConfig
+
+
+@dataclass(frozen=True)
+class NoisyQuadraticConfig(TrainConfig):
+    dim: int = 1000
+    tail: float = 1.5
+    noise_scale: float = 1.0
+    steps: int = 1000
+    metric: str = "loss"
+    failure_metric: float = 100.0    # the initial loss is ~sum(1/i) ~ 7.5 for dim 1000
+    divergence_factor: float = 50.0
+
+
+SCALES = {
+    0: NoisyQuadraticConfig(dim=50, steps=50),
+    1: NoisyQuadraticConfig(),
+    10: NoisyQuadraticConfig(dim=10_000, steps=4000),
+    100: NoisyQuadraticConfig(dim=100_000, steps=16_000),
+}
+
+
+def heavy_tailed(gen: torch.Generator, shape, tail: float) -> torch.Tensor:
+    """Symmetric Pareto noise: sign * (U^(-1/tail) - 1); torch.rand keeps it cheap per step."""
+    u = torch.rand((2, *shape), generator=gen)
+    return torch.sign(u[0] - 0.5) * (u[1].clamp_min(1e-12).pow(-1.0 / tail) - 1.0)
+
+
+class NoisyQuadratic(ProxyTask):
+    name = "noisy_quadratic"
+    salt = 53
+
+    def load_data(self):
+        dim = self.config.dim
+        target = np.random.default_rng(0).standard_normal(dim).astype(np.float32)
+        return {"h": (1.0 / np.arange(1, dim + 1)).astype(np.float32), "target": target}
+
+    def init_params(self, seeds, device):
+        rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
+        return {"w": seeding.normal(rngs, (self.config.dim,), 1.0, device)}
+
+    def batches(self, seeds, data, device):
+        c = self.config
+        gens = [torch.Generator().manual_seed(int(r.integers(2**62)))
+                for r in seeding.seed_rngs(seeds, self.salt, seeding.DATA)]
+        scale = c.noise_scale * data["h"].sqrt()
+        chunk, buf = 64, []
+
+        def next_batch():
+            if not buf:   # 64 steps of noise per seed at once: per-step sampling cost ~nothing
+                noise = torch.stack([heavy_tailed(g, (chunk, c.dim), c.tail) for g in gens], 1)
+                buf.extend((noise.to(device) * scale).unbind(0)[::-1])
+            return buf.pop(), data["h"], data["target"]
+        return next_batch
+
+    def loss(self, params, batch):
+        noise, h, target = batch
+        d = params["w"] - target
+        clean = 0.5 * (h * d * d).sum(dim=1)
+        noise_term = (noise * d).sum(dim=1)
+        # value = noise-free loss (for divergence checks), gradient = h*(w - t) + noise
+        return clean + noise_term - noise_term.detach()
+
+    def evaluate(self, params, data):
+        d = params["w"] - data["target"]
+        return {"loss": 0.5 * (data["h"] * d * d).sum(dim=1)}

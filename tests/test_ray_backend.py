@@ -1,0 +1,95 @@
+"""The Ray backend: same fitness as serial, survives a killed worker, turns overruns into
+"timeout". One local Ray instance (2 CPUs) is shared by the whole module."""
+
+import os
+import signal
+import time
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from evaluator import Suite, evaluate, make_backend
+from evaluator import baseline as baseline_mod
+from primitives.reference import reference_text
+
+SEEDS = (0, 1)
+DIVERGING = "def train(w, g, lr):\n    u = g * 1000000.0\n    return u\n"
+NO_GRADIENT = "def train(w, g, lr):\n    u = w * 2.0\n    return u\n"
+# The tiny digits task made long enough (~1.5 s per evaluation) to be hit mid-run.
+SLOW_STEPS = 1200
+
+
+@pytest.fixture(scope="module")
+def ray_instance(tmp_path_factory):
+    os.environ["OPTSEARCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    baseline_mod._MEMO.clear()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    os.environ.pop("OPTSEARCH_CACHE_DIR", None)
+
+
+@pytest.fixture(scope="module")
+def slow_backend(ray_instance):
+    suite = Suite.custom("slow", [("digits_mlp", 0, {"steps": SLOW_STEPS})])
+    backend = make_backend("ray", workers=2, suite=suite, seeds=SEEDS, time_limit_s=120.0)
+    yield backend
+    backend.close()
+
+
+def drain(backend, expected: int, limit_s: float = 60.0) -> list:
+    results, deadline = [], time.time() + limit_s
+    while len(results) < expected and time.time() < deadline:
+        results += backend.poll(timeout_s=1.0)
+    return results
+
+
+def test_ray_gives_the_serial_fitness_for_every_program(ray_instance):
+    """Workers are interchangeable with in-process evaluation: identical metrics per seed."""
+    texts = [reference_text(n) for n in ("adamw", "lion", "sgdm", "signum")]
+    texts += [DIVERGING, NO_GRADIENT]
+    with make_backend("ray", workers=2, suite="test", seeds=SEEDS) as backend:
+        assert backend.capacity == 2
+        for job_id, text in enumerate(texts):   # more jobs than capacity: queued in the driver
+            backend.submit(job_id, text)
+        results = drain(backend, len(texts))
+        assert backend.pending == 0
+    assert sorted(job for job, _, _ in results) == list(range(len(texts)))   # each exactly once
+    assert {worker.split(":")[0] for _, _, worker in results} == {"ray0", "ray1"}
+    for job_id, fitness, _ in results:
+        serial = evaluate(texts[job_id], "test", SEEDS)
+        assert (fitness.status, fitness.aggregate) == (serial.status, serial.aggregate)
+        assert {k: t.per_seed for k, t in fitness.tasks.items()} == \
+               {k: t.per_seed for k, t in serial.tasks.items()}
+    assert results[[j for j, _, _ in results].index(0)][1].aggregate == 1.0   # AdamW
+
+
+def test_a_worker_killed_mid_evaluation_loses_nothing(slow_backend):
+    """Evaluation is idempotent: Ray restarts the dead actor and retries its call."""
+    pids = slow_backend.worker_pids()
+    slow_backend.submit(0, reference_text("lion"))
+    slow_backend.submit(1, reference_text("sgdm"))
+    time.sleep(0.6)                                   # both are now training
+    os.kill(pids[0], signal.SIGKILL)
+    results = {job: (fitness, worker) for job, fitness, worker in drain(slow_backend, 2)}
+    assert set(results) == {0, 1}
+    assert all(fitness.status == "ok" for fitness, _ in results.values())
+    restarted = [worker for _, worker in results.values() if worker.startswith("ray0:")]
+    assert restarted and not restarted[0].endswith(f":{pids[0]}")   # ran again, new process
+    lion = evaluate(reference_text("lion"), slow_backend.suite, SEEDS)
+    assert results[0][0].aggregate == lion.aggregate
+
+
+def test_an_overrunning_evaluation_is_killed_and_reported_as_timeout(slow_backend):
+    slow_backend.hard_timeout_s = 0.5
+    try:
+        slow_backend.submit(7, reference_text("lion"))
+        (job_id, fitness, _), = drain(slow_backend, 1)
+    finally:
+        slow_backend.hard_timeout_s = None
+    assert (job_id, fitness.status, fitness.aggregate) == (7, "timeout", 0.0)
+    # The killed worker was replaced: the backend still evaluates at full capacity.
+    slow_backend.submit(8, reference_text("adamw"))
+    slow_backend.submit(9, reference_text("adamw"))
+    assert {f.status for _, f, _ in drain(slow_backend, 2)} == {"ok"}
