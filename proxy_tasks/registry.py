@@ -22,7 +22,9 @@ _MODULES = {
 TASK_NAMES = tuple(sorted(_MODULES))
 
 SUITES = {
-    "default": [("digits_mlp", 1)],
+    "default": [("noisy_quadratic", 1), ("digits_mlp", 1)],
+    "nq": [("noisy_quadratic", 1)],
+    "digits": [("digits_mlp", 1)],
     "test": [("digits_mlp", 0)],
 }
 
