@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sqlite3
 
 from scripts.errors import UserError
 from search.stats import run_stats
@@ -46,6 +47,8 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     try:
         return args.view_func(store, args)
+    except sqlite3.DatabaseError as exc:  # not an optsearch database, or a damaged one
+        raise UserError(f"{args.run_dir}: cannot read the run database ({exc})") from None
     finally:
         store.close()
 
