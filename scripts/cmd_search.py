@@ -77,10 +77,20 @@ def run(args) -> int:
     return execute(driver, run_dir, quiet=args.quiet)
 
 
-def execute(driver, run_dir: str, quiet: bool = False) -> int:
-    """Run to the budget with a progress bar; on Ctrl-C stop cleanly (every step is saved)."""
-    progress = Progress(driver.budget, driver.counters["evaluated"], enabled=not quiet)
-    driver.on_step = progress
+def execute(driver, run_dir: str, quiet: bool = False, deadline: float | None = None) -> int:
+    """Run to the budget with a progress bar; on Ctrl-C stop cleanly (every step is saved).
+
+    deadline (time.monotonic() value): stop proposing then; what is in flight still finishes.
+    """
+    progress = Progress(None if deadline else driver.budget, driver.counters["evaluated"],
+                        enabled=not quiet)
+
+    def on_step(d):
+        progress(d)
+        if deadline is not None and time.monotonic() > deadline:
+            d.budget = min(d.budget, d.counters["evaluated"] + len(d.pending))
+
+    driver.on_step = on_step
     try:
         driver.run()
     except KeyboardInterrupt:

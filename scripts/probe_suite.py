@@ -49,6 +49,9 @@ VARIANTS = {
     "signum lr1e-2 b.9 wd.1": signum(1e-2, 0.9, 0.1),
     "signum lr1e-2 b.5 wd.1": signum(1e-2, 0.5, 0.1),
     "signum lr3e-2 b.9 wd.1": signum(3e-2, 0.9, 0.1),
+    "signsgd lr1e-2 wd.1": signum(1e-2, 0.0, 0.1),
+    "signsgd lr2e-2 wd.1": signum(2e-2, 0.0, 0.1),
+    "signsgd lr3e-2 wd.01": signum(3e-2, 0.0, 0.01),
     "lion lr1e-4 .9/.99 wd.1 (ref)": lion(1e-4, 0.9, 0.99, 0.1),
     "lion lr1e-3 .9/.99 wd.01": lion(1e-3, 0.9, 0.99, 0.01),
     "lion lr3e-3 .9/.99 wd.1": lion(3e-3, 0.9, 0.99, 0.1),
@@ -75,8 +78,17 @@ def main(argv=None) -> int:
     ap.add_argument("--suite", default="default")
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--task", help="probe one task instead of a named suite (with --set)")
+    ap.add_argument("--scale", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], help="task config key=value")
     args = ap.parse_args(argv)
     from evaluator.baseline import baseline_metrics
+    from evaluator.suites import Suite
+    from scripts.calibrate import parse_overrides
+
+    if args.task:
+        args.suite = Suite.custom(f"probe-{args.task}",
+                                  [(args.task, args.scale, parse_overrides(args.set))])
 
     seeds = tuple(range(args.seeds))
     baseline_metrics(args.suite, seeds)     # once, before the workers race to compute it
@@ -87,7 +99,7 @@ def main(argv=None) -> int:
             per_task = " ".join(f"{k}={v:.3f}" for k, v in tasks.items())
             print(f"{name:32s} {status:8s} {mean:6.3f} ± {se:.3f}  [{per_task}]  {cost:.1f}s",
                   flush=True)
-    print(f"suite {args.suite}, seeds {args.seeds}, wall {time.time() - t0:.0f}s")
+    print(f"suite {args.suite!r}, seeds {args.seeds}, wall {time.time() - t0:.0f}s")
     return 0
 
 

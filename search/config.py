@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
-
 import tomllib
+from dataclasses import dataclass, field
 
 
 class ConfigError(ValueError):

@@ -53,7 +53,7 @@ def stage_suite(base_suite: str, scale: int) -> Suite:
 
 def top_distinct(store, k: int) -> list:
     """The k best finished candidates, one per structural hash and per fingerprint."""
-    rows = store.candidates("status = 'ok' AND source = 'evaluated' ORDER BY aggregate DESC, id")
+    rows = store.candidates("status = 'ok' AND source = 'evaluated'", order="aggregate DESC, id")
     chosen, seen = [], set()
     for row in rows:
         keys = {("h", row["structural_hash"]), ("f", row["fingerprint"])}

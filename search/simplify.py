@@ -221,6 +221,15 @@ class _Driver:
 
 
 def round_sig(value: float, digits: int) -> float:
+    """Round to `digits` significant digits -- of 1 - value when value is nearer to 1.
+
+    EMA coefficients live near 1 and what matters is their distance to 1 (the memory
+    1/(1-beta)): rounding 0.9997 to 3 digits must give 0.9997, not 1.0 (a frozen EMA)."""
+    gap = 1.0 - value
+    if gap != 0.0 and abs(gap) < abs(value):
+        rounded_gap = float(f"{gap:.{digits}g}")
+        decimals = digits - 1 - math.floor(math.log10(abs(rounded_gap)))
+        return round(1.0 - rounded_gap, max(decimals, 0))
     return float(f"{value:.{digits}g}")
 
 

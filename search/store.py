@@ -128,8 +128,11 @@ class RunStore:
         return self.conn.execute("SELECT * FROM candidates WHERE id = ?",
                                  (candidate_id,)).fetchone()
 
-    def candidates(self, where: str = "1", params: tuple = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(f"SELECT * FROM candidates WHERE {where} ORDER BY id",
+    def candidates(self, where: str = "1", params: tuple = (), order: str = "id",
+                   limit: int | None = None) -> list[sqlite3.Row]:
+        """Rows matching `where` (SQL written by this package, never user text)."""
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self.conn.execute(f"SELECT * FROM candidates WHERE {where} ORDER BY {order}{tail}",
                                  params).fetchall()
 
     def cache_get(self, key: str, suite_version: str) -> CachedFitness | None:

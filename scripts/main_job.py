@@ -1,0 +1,175 @@
+"""The main job (the README's first command): search -> funnel -> simplify -> recognise -> export.
+
+Runs a default search (AdamW warm start, the calibrated proxy suite, local Ray on every core)
+for a wall-time budget, re-checks the best distinct programs on the 10x meta-validation
+suite, simplifies the winner (sympy rules, then ablation measured over seeds), recognises it,
+exports it as a torch optimizer, and compares it with AdamW and Lion on meta-validation.
+
+Usage: .venv/bin/python -m scripts.main_job [--minutes 12] [--seed 0] [--out DIR] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from scripts.cmd_search import build_config, default_run_dir, execute
+from scripts.errors import UserError
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="main_job", description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=12.0, help="wall time for the search")
+    p.add_argument("--budget", type=int, default=100_000, help="evaluation cap for the search")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run directory (default: runs/<time>-s<seed>)")
+    p.add_argument("--config", help="search TOML config (default: configs/default.toml values)")
+    p.add_argument("--backend", default="ray", choices=("ray", "serial"))
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--address", help="Ray cluster address")
+    p.add_argument("--suite", help="proxy suite for the search")
+    p.add_argument("--scales", default="10", help="funnel stages, e.g. '10' or '10,100'")
+    p.add_argument("--top-k", type=int, default=3, help="programs entering the funnel")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    args.init, args.fake_delay = None, None
+    return args
+
+
+def run_search(args):
+    from scripts.programs import read_program
+    from search.driver import start_run
+
+    config = build_config(args)
+    run_dir = args.out or default_run_dir(config.search.seed)
+    init = config.search.init
+    driver = start_run(run_dir, config, None if init == "random" else read_program(init))
+    deadline = time.monotonic() + 60.0 * args.minutes
+    print(f"search: {run_dir} ({args.minutes:g} min, backend {config.evaluation.backend}, "
+          f"{config.evaluation.workers} workers, suite {config.evaluation.suite})", flush=True)
+    if execute(driver, run_dir, quiet=args.quiet, deadline=deadline) != 0:
+        raise KeyboardInterrupt
+    return run_dir, config
+
+
+def backend_factory(args, seeds):
+    from evaluator.backends import make_backend
+
+    def factory(suite):
+        return make_backend(args.backend, workers=args.workers, address=args.address,
+                            suite=suite, seeds=seeds)
+    return factory
+
+
+def run_funnel_stage(run_dir, config, args):
+    from search.funnel import run_funnel
+    from search.store import RunStore
+
+    store = RunStore.open(run_dir)
+    try:
+        scales = tuple(int(s) for s in args.scales.split(",") if s)
+        seeds = tuple(range(config.evaluation.seeds))
+        stages = run_funnel(store, backend_factory(args, seeds), config.evaluation.suite,
+                            scales=scales, top_k=args.top_k)
+        for stage in stages:
+            for r in stage:
+                print(f"  candidate {r.candidate_id:5d} on {r.suite}: {r.aggregate:.3f} "
+                      f"± {r.stderr:.3f} vs AdamW 1.0 -> {'pass' if r.passed else 'stop'}")
+        final = _choose(store, stages)
+        return final, stages
+    finally:
+        store.close()
+
+
+def _choose(store, stages):
+    """The best program of the last stage anyone passed to; else the search's best."""
+    for stage in reversed(stages):
+        if stage:
+            best = max(stage, key=lambda r: r.aggregate)
+            return store.candidate(best.candidate_id)["program"]
+    rows = store.candidates("status = 'ok'", order="aggregate DESC", limit=1)
+    if not rows:
+        raise UserError("the search finished no program successfully")
+    return rows[0]["program"]
+
+
+def simplify_and_export(run_dir, text, config):
+    from evaluator.evaluate import evaluate
+    from primitives import parse
+    from primitives.export import export_source
+    from search.funnel import mean_stderr
+    from search.simplify import simplify
+
+    seeds = tuple(range(config.evaluation.seeds))
+
+    def measure(program):
+        return mean_stderr(evaluate(program, suite=config.evaluation.suite, seeds=seeds))
+
+    result = simplify(parse(text), measure=measure)
+    rec = result.recognition
+    program = rec.program if rec.name != "new" else result.program
+    class_name = rec.name.replace("-", "") if rec.name != "new" else "DiscoveredOptimizer"
+    out = os.path.join(run_dir, "optimizer.py")
+    with open(out, "w") as fh:
+        fh.write(export_source(program, class_name=class_name,
+                               recognition=rec if rec.name != "new" else None))
+    return result, out
+
+
+def compare(args, config, programs: dict, scale: int):
+    """Fitness of each program on the meta-validation suite (AdamW = 1.0 by construction)."""
+    from search.funnel import mean_stderr, stage_suite
+
+    suite = stage_suite(config.evaluation.suite, scale)
+    with backend_factory(args, tuple(range(config.evaluation.seeds)))(suite) as backend:
+        names = list(programs)
+        for k, name in enumerate(names):
+            backend.submit(k, programs[name])
+        results = {}
+        while len(results) < len(names):
+            for k, fitness, _ in backend.poll(timeout_s=5.0):
+                results[names[k]] = mean_stderr(fitness)
+    return suite.name, results
+
+
+def main(argv=None) -> int:
+    from primitives.printer import format_program
+    from primitives.reference import reference_text
+
+    args = parse_args(argv)
+    t0 = time.monotonic()
+    run_dir, config = run_search(args)
+    print("funnel selection:", flush=True)
+    final_text, _ = run_funnel_stage(run_dir, config, args)
+    print("simplifying the winner (ablations measured over seeds)...", flush=True)
+    result, exported = simplify_and_export(run_dir, final_text, config)
+    rec = result.recognition
+    scale = int(args.scales.split(",")[0])
+    suite_name, table = compare(args, config, {
+        "discovered (raw)": final_text, "discovered (simplified)": format_program(result.program),
+        "AdamW (reference)": reference_text("adamw"), "Lion (reference)": reference_text("lion")},
+        scale)
+    print("\n=== discovered program ===\n" + final_text)
+    print("=== simplified ===\n" + format_program(result.program))
+    hp = ", ".join(f"{k}={v:g}" for k, v in rec.hyperparameters.items())
+    print(f"recognised: {rec.name}" + (f" ({hp})" if hp else ""))
+    print(f"\nfitness on meta-validation suite {suite_name} (AdamW = 1.0; mean ± s.e. over seeds):")
+    for name, (mean, err) in table.items():
+        print(f"  {name:26s} {mean:.3f} ± {err:.3f}")
+    print(f"\nexported optimizer: {exported}")
+    print(f"run directory: {run_dir}  (optsearch inspect {run_dir} report)")
+    print(f"total wall time: {(time.monotonic() - t0) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
