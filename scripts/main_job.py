@@ -41,6 +41,7 @@ def parse_args(argv):
 
 def run_search(args):
     from scripts.programs import read_program
+    from search.backend import worker_count
     from search.driver import start_run
 
     config = build_config(args)
@@ -49,7 +50,7 @@ def run_search(args):
     driver = start_run(run_dir, config, None if init == "random" else read_program(init))
     deadline = time.monotonic() + 60.0 * args.minutes
     print(f"search: {run_dir} ({args.minutes:g} min, backend {config.evaluation.backend}, "
-          f"{config.evaluation.workers} workers, suite {config.evaluation.suite})", flush=True)
+          f"{worker_count(config.evaluation)} workers, suite {config.evaluation.suite})", flush=True)
     if execute(driver, run_dir, quiet=args.quiet, deadline=deadline) != 0:
         raise KeyboardInterrupt
     return run_dir, config

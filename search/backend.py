@@ -6,6 +6,7 @@ tests, with the fake backend) works in a checkout without it.
 from __future__ import annotations
 
 import importlib
+import os
 
 from search.config import EvaluationConfig
 from search.fake_backend import FakeBackend
@@ -15,10 +16,15 @@ class BackendUnavailable(RuntimeError):
     pass
 
 
+def worker_count(ev: EvaluationConfig) -> int:
+    """evaluation.workers, where 0 means one worker per CPU core."""
+    return ev.workers or os.cpu_count() or 1
+
+
 def make_backend(ev: EvaluationConfig):
     """The evaluator's backend named by the config ("fake" is the test backend)."""
     if ev.backend == "fake":
-        return FakeBackend(workers=ev.workers, delay_s=ev.fake_delay_s)
+        return FakeBackend(workers=worker_count(ev), delay_s=ev.fake_delay_s)
     for module_name in ("evaluator.backends", "evaluator"):
         try:
             module = importlib.import_module(module_name)
@@ -27,8 +33,8 @@ def make_backend(ev: EvaluationConfig):
         if not hasattr(module, "make_backend"):
             continue
         try:
-            return module.make_backend(ev.backend, workers=ev.workers, address=ev.address or None,
-                                       suite=ev.suite, seeds=tuple(range(ev.seeds)))
+            return module.make_backend(ev.backend, workers=worker_count(ev),
+                                       address=ev.address or None, suite=ev.suite, seeds=tuple(range(ev.seeds)))
         except (KeyError, ValueError) as exc:  # an unknown suite or backend kind: user input
             raise BackendUnavailable(f"cannot start the {ev.backend} backend: {exc}") from None
     raise BackendUnavailable("the evaluator (evaluator.make_backend) is not available here")

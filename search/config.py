@@ -48,8 +48,8 @@ class MutationConfig:
 
 @dataclass
 class EvaluationConfig:
-    backend: str = "serial"  # "serial" (in process, submission order) or "ray"
-    workers: int = 2
+    backend: str = "ray"  # "ray" (local instance or --address cluster) or "serial" (in process)
+    workers: int = 0  # evaluations in flight; 0 = one per CPU core
     address: str = ""  # Ray cluster address; empty starts a local instance
     suite: str = "default"
     seeds: int = 4  # seeds 0..seeds-1 per task
@@ -80,7 +80,8 @@ class Config:
                  "mutation weights must be finite, >= 0 and not all 0")
         _require(m.max_statements >= 1 and m.max_tries >= 1,
                  "mutation.max_statements and mutation.max_tries must be >= 1")
-        _require(e.workers >= 1 and e.seeds >= 1, "evaluation.workers and seeds must be >= 1")
+        _require(e.workers >= 0 and e.seeds >= 1,
+                 "evaluation.workers must be >= 0 (0 = one per core) and seeds >= 1")
         return self
 
 

@@ -11,7 +11,7 @@ from scripts.cli import main
 
 def _cli(*args):
     proc = subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -7,9 +7,7 @@ import torch
 
 from primitives.pool import POOL
 
-REQUIRED = ("add sub mul div max min power interp abs sign sqrt square cube cbrt exp exp2 expm1 "
-            "log log1p log2 log10 reciprocal negative sin cos tan arcsin arccos arctan sinh cosh "
-            "tanh arcsinh arccosh arctanh clip norm mean dot cosine_sim clip_by_norm pi e eps").split()
+REQUIRED = ["add", "sub", "mul", "div", "max", "min", "power", "interp", "abs", "sign", "sqrt", "square", "cube", "cbrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "reciprocal", "negative", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "clip", "norm", "mean", "dot", "cosine_sim", "clip_by_norm", "pi", "e", "eps"]
 
 
 def test_pool_has_the_design_list_and_at_least_45_entries():
@@ -32,5 +30,5 @@ def test_sign_of_zero_is_zero_and_division_is_guarded():
 
 
 def test_docs_page_is_generated_from_the_table():
-    proc = subprocess.run([sys.executable, "scripts/gen_pool_docs.py", "--check"])
+    proc = subprocess.run([sys.executable, "scripts/gen_pool_docs.py", "--check"], check=False)
     assert proc.returncode == 0, "run scripts/gen_pool_docs.py to refresh docs/primitives.md"

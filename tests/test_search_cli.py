@@ -7,10 +7,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from scripts.cli import build_parser, main
 from search.config import Config, from_dict
