@@ -4,4 +4,4 @@ from primitives.parser import parse
 from primitives.printer import format_program
 from primitives.program import Program, ProgramError, Statement
 
-__all__ = ["parse", "format_program", "Program", "ProgramError", "Statement"]
+__all__ = ["Program", "ProgramError", "Statement", "format_program", "parse"]

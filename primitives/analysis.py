@@ -32,7 +32,7 @@ def infer_kinds(program: Program) -> Analysis:
         for pos, (need, have) in enumerate(zip(prim.arg_kinds, arg_kinds)):
             if need != ANY and need != have:
                 raise ProgramError(f"argument {pos + 1} of {stmt.op}() must be a {need}, "
-                                   f"'{stmt.args[pos]}' is a {have}", stmt.line)
+                                   f"'{stmt.args[pos]}' is a {have}", stmt.line, stmt.col)
         kind = result_kind(prim, arg_kinds)
         env[stmt.target] = kind
         kinds.append(kind)
@@ -61,13 +61,14 @@ def check(program: Program) -> Analysis:
         if kind != TENSOR:
             what = "the update" if j == 0 else f"state slot '{program.slots[j - 1]}'"
             raise ProgramError(f"{what} must be a tensor, '{program.returns[j]}' is a scalar",
-                               _return_line(program))
+                               *_return_position(program))
     if not depends_on_gradient(program):
-        raise ProgramError("the update does not depend on the gradient", _return_line(program))
+        raise ProgramError("the update does not depend on the gradient",
+                           *_return_position(program))
     return analysis
 
 
-def _return_line(program: Program) -> int:
+def _return_position(program: Program) -> tuple[int, int]:
     if program.return_line:
-        return program.return_line
-    return (program.statements[-1].line + 1) if program.statements else 2
+        return program.return_line, program.return_col
+    return ((program.statements[-1].line + 1) if program.statements else 2), 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import networkx as nx
 
 from primitives.dataflow import UPDATE_OUT, build_graph, slot_input, slot_output
+from primitives.pool import POOL, SCALAR, TENSOR, result_kind
 from primitives.program import Program
 
 
@@ -38,9 +39,33 @@ def live_state_slots(program: Program) -> frozenset[int]:
 
 
 def live_program(program: Program) -> Program:
-    """The program without dead statements (same signature; dead slots return any value)."""
-    keep = live_indices(program)
-    return program.replace_statements(s for i, s in enumerate(program.statements) if i in keep)
+    """The program without dead statements: same signature, and still a valid program.
+
+    A dead slot's new value is never read, so it may return any tensor; but the name it
+    returned may have been defined only by a dead statement (or now name a scalar), so such a
+    slot returns its own input, or else the update, instead.
+    """
+    live, live_slots = _live_nodes(program)
+    kept = [s for i, s in enumerate(program.statements) if ("stmt", i) in live]
+    live_version = program.replace_statements(kept)
+    if len(live_slots) == program.n_slots:
+        return live_version
+    kinds = _final_kinds(live_version)
+    returns = list(program.returns)
+    for s, slot in enumerate(program.slots):
+        if s not in live_slots and kinds.get(returns[1 + s]) != TENSOR:
+            returns[1 + s] = slot if kinds.get(slot) == TENSOR else returns[0]
+    return Program(program.params, tuple(kept), tuple(returns), program.name)
+
+
+def _final_kinds(program: Program) -> dict[str, str]:
+    """Kind of every name after the last statement (no checks: analysis.check does those)."""
+    env = {name: TENSOR for name in program.params[:-1]}
+    env[program.lr] = SCALAR
+    for stmt in program.statements:
+        arg_kinds = [env.get(a, SCALAR) if isinstance(a, str) else SCALAR for a in stmt.args]
+        env[stmt.target] = result_kind(POOL[stmt.op], arg_kinds)
+    return env
 
 
 def dead_fraction(program: Program) -> float:

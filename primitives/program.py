@@ -7,9 +7,8 @@ weight, the gradient, zero or more state slots and the learning-rate schedule va
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
-Arg = Union[str, float]  # a variable name or a numeric constant
+Arg = str | float  # a variable name or a numeric constant
 
 
 class ProgramError(ValueError):
@@ -30,7 +29,8 @@ class Statement:
     target: str
     op: str  # a pool name; infix operators are "add", "sub", "mul", "div", unary minus "neg"
     args: tuple[Arg, ...]
-    line: int = field(default=0, compare=False, hash=False)
+    line: int = field(default=0, compare=False, hash=False)  # where the parser found it
+    col: int = field(default=0, compare=False, hash=False)  # column of the right-hand side
 
     def variables(self) -> tuple[str, ...]:
         return tuple(a for a in self.args if isinstance(a, str))
@@ -46,6 +46,7 @@ class Program:
     returns: tuple[str, ...]  # update, then the new value of every slot
     name: str = field(default="train", compare=False)
     return_line: int = field(default=0, compare=False)
+    return_col: int = field(default=0, compare=False)
 
     @property
     def weight(self) -> str:
@@ -67,7 +68,7 @@ class Program:
     def n_slots(self) -> int:
         return len(self.params) - 3
 
-    def replace_statements(self, statements) -> "Program":
+    def replace_statements(self, statements) -> Program:
         return Program(self.params, tuple(statements), self.returns, self.name)
 
     def __len__(self) -> int:

@@ -1,8 +1,13 @@
 """Liveness with cross-iteration state (DESIGN.md §4)."""
 
-from primitives import parse
+import numpy as np
+
+from primitives import format_program, parse
+from primitives.analysis import check
+from primitives.hashing import fingerprint, structural_hash
 from primitives.liveness import dead_fraction, live_indices, live_program, live_state_slots
 from primitives.reference import load_reference
+from search.mutation import Mutator
 
 
 def test_program4_cosh_is_dead_across_iterations():
@@ -39,3 +44,34 @@ def test_live_program_keeps_reads_of_overwritten_names_correct():
               "    return y\n")
     live = live_program(p)
     assert [s.op for s in live.statements] == ["mul", "mul"]
+
+
+def test_live_program_is_a_valid_program_when_a_dead_slot_returned_dead_code():
+    # t is defined only by a dead statement (slot m is never read): the live program must
+    # not return an undefined name (this used to crash `optsearch check` with a KeyError).
+    p = parse("def train(w, g, m, lr):\n    t = exp(g)\n    u = g * lr\n    return u, t\n")
+    live = live_program(p)
+    assert [s.op for s in live.statements] == ["mul"] and live.returns == ("u", "m")
+    check(parse(format_program(live)))
+    assert structural_hash(live) == structural_hash(p) and fingerprint(live) == fingerprint(p)
+
+
+def test_live_program_never_returns_a_scalar_for_a_dead_slot():
+    # After dropping `m = cosh(u)`, the name m means the scalar norm(g): return the update.
+    p = parse("def train(w, g, m, lr):\n    m = norm(g)\n    u = g * m\n    m = cosh(u)\n"
+              "    return u, m\n")
+    live = live_program(p)
+    assert live.returns == ("u", "u")
+    check(parse(format_program(live)))
+
+
+def test_live_program_of_mutator_children_is_valid_and_a_fixed_point():
+    rng, mutator = np.random.default_rng(7), Mutator()
+    program = load_reference("program4")
+    for _ in range(150):
+        program = mutator.mutate(program, rng).child
+        live = live_program(program)
+        check(parse(format_program(live)))
+        assert live_program(live) == live
+        assert live_state_slots(live) == live_state_slots(program)
+        assert structural_hash(live) == structural_hash(program)

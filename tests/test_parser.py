@@ -1,13 +1,18 @@
 """The grammar of DESIGN.md §3: what parses, what is rejected (with a line), and round trips."""
 
+import math
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from primitives import ProgramError, format_program, parse
+from primitives import Program, ProgramError, Statement, format_program, parse
 from primitives.analysis import check
+from primitives.parser import MAX_BYTES, decode
 from primitives.pool import POOL
 from primitives.reference import REFERENCE_NAMES, load_reference, reference_text
+from search.mutation import Mutator
 
 ADAMW = reference_text("adamw")
 
@@ -167,3 +172,137 @@ def programs(draw):
 def test_parse_format_round_trip(text):
     program = parse(text)
     assert parse(format_program(program)) == program
+
+
+# -- property tests over the model itself: every op of the pool, any finite constant ---------
+
+_CONSTANTS = st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: abs(x) < 1e300)
+_NAMES = ["w", "g", "m", "v", "lr", "u", "x1", "t2", "update"]
+
+
+@st.composite
+def models(draw):
+    """A `Program` built directly (as the mutator and the simplifier do), over the whole pool."""
+    params = ("w", "g", "m", "v", "lr")
+    defined = list(params)
+    statements = []
+    for _ in range(draw(st.integers(0, 10))):
+        op = draw(st.sampled_from(sorted(POOL)))
+        args = tuple(draw(st.one_of(st.sampled_from(defined), _CONSTANTS))
+                     for _ in range(POOL[op].arity))
+        target = draw(st.sampled_from(_NAMES))
+        statements.append(Statement(target, op, args))
+        defined.append(target)
+    returns = tuple(draw(st.sampled_from(defined)) for _ in range(3))
+    return Program(params, tuple(statements), returns)
+
+
+@settings(max_examples=300, deadline=None)
+@given(models())
+def test_model_format_parse_round_trip_over_the_whole_pool(program):
+    text = format_program(program)
+    assert parse(text) == program
+    assert format_program(parse(text)) == text  # the canonical form is a fixed point
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(REFERENCE_NAMES), st.integers(0, 2**32 - 1), st.integers(1, 25))
+def test_mutator_children_round_trip(start, seed, generations):
+    # The contract is about what the mutator produces: follow a random lineage and check
+    # every child (all pool ops, fresh constants N(0,1), jittered constants c * 2^N(0,1)).
+    rng, mutator = np.random.default_rng(seed), Mutator()
+    program = load_reference(start)
+    for _ in range(generations):
+        program = mutator.mutate(program, rng).child
+        text = format_program(program)
+        assert parse(text) == program
+        assert format_program(parse(text)) == text
+        check(parse(text))
+
+
+def test_canonical_constants():
+    p = parse("def f(w, g, lr):\n    u = g * 0x10\n    u = u * 1_000\n    u = u * 1E-3\n"
+              "    u = u * .5\n    u = u * 5e-324\n    u = u * -0.0\n    return u\n")
+    assert [s.args[1] for s in p.statements][:5] == [16.0, 1000.0, 0.001, 0.5, 5e-324]
+    assert math.copysign(1.0, p.statements[5].args[1]) == -1.0
+    assert "g * 16.0\n" in format_program(p) and "u * -0.0\n" in format_program(p)
+
+
+@pytest.mark.parametrize("text", [
+    "\ufeffdef train(w, g, lr):\n    u = sign(g)\n    return u\n",  # byte-order mark
+    "def train(w, g, lr):\r\n    u = sign(g)\r\n    return u\r\n",  # CRLF
+    "def train(w, g, lr):\n\tu = sign(g)\n\treturn u",  # tabs, no final newline
+    "# c\ndef train(w, g, lr):  # c\n    # c\n    u = sign(g)  # c\n\n    return u  # c\n",
+    "def train(w, g, lr): return g\n",
+    "def train(w, g, lr):\n    u = sign(g); u = u * lr\n    return (u)\n",
+    "def train(w, g, m, lr):\n    lr = g * lr\n    u = sign(lr)\n    return (u, m)\n",
+])
+def test_accepted_layouts(text):
+    check(parse(text))
+
+
+@pytest.mark.parametrize("body, line, col, fragment", [
+    ("    m += g\n    return g", 2, 5, "augmented assignment"),
+    ("    x: int = sign(g)\n    return x", 2, 5, "annotated assignment"),
+    ("    '''doc'''\n    return g", 2, 5, "bare expression"),
+    ("    (x := g)\n    return g", 2, 5, "bare expression"),
+    ("    x = sign((y := g))\n    return x", 2, 15, "arguments must be"),
+    ("    x = max(*g)\n    return x", 2, 9, "takes 2"),
+    ("    x = sign(*g)\n    return x", 2, 14, "arguments must be"),
+    ("    x = g * 1j\n    return x", 2, 13, "arguments must be"),
+    ("    x = g * None\n    return x", 2, 13, "arguments must be"),
+    ("    a = b = sign(g)\n    return a", 2, 9, "exactly one plain variable"),
+    ("    x = sign(g)\n    return x\n    x = abs(g)\n    return x", 3, 5, "return before the end"),
+    ("    x = g * y\n    return x", 2, 13, "'y' is read before"),
+    ("    x = os.system(g)\n    return x", 2, 9, "only functions of the pool"),
+    ("    x = clip(g, c=lr)\n    return x", 2, 17, "keyword"),
+    ("    x = relu(g)\n    return x", 2, 9, "unknown function"),
+    ("    x = sign(g)\n    return x, x", 3, 5, "return must give"),
+    ("    x = sign(g)\n    return z", 3, 12, "'z' is returned before"),
+    ("    n = norm(lr)\n    return g", 2, 9, "must be a tensor"),
+    ("    n = norm(g)\n    k = mean(n)\n    u = g * k\n    return u", 3, 9, "must be a tensor"),
+])
+def test_rejections_carry_line_and_column(body, line, col, fragment):
+    err = _reject(f"def train(w, g, lr):\n{body}\n", line, fragment)
+    assert err.col == col, (err.col, err.message)
+
+
+@pytest.mark.parametrize("text, line, fragment", [
+    ("async def train(w, g, lr):\n    u = sign(g)\n    return u\n", 1, "exactly one 'def'"),
+    ("def train(w, g, lr):\n    u = sign(g)\n    return u\ndef f(w, g, lr):\n    return g\n",
+     4, "exactly one 'def'"),
+    ("def train(w, g, lr) -> int:\n    return g\n", 1, "annotations"),
+    ("def train(w, g: int, lr):\n    return g\n", 1, "annotations"),
+    ("def train(w, g, /, lr):\n    return g\n", 1, "plain positional"),
+    ("def train(w, g, *, lr):\n    return g\n", 1, "plain positional"),
+    ("def train(w, g, **lr):\n    return g\n", 1, "plain positional"),
+    ("def __init__(w, g, lr):\n    return g\n", 1, "invalid name"),
+    ("def train(w, __g, lr):\n    return __g\n", 1, "invalid name"),
+    ("def train(w, g, lr):\n    u = sign(g)\x00\n    return u\n", 2, "NUL"),
+    ("def train(w, g, lr):\n    u = sign(g)\n\treturn u\n", 3, "syntax error"),
+    ("def train(w, g, lr):\n    u = g * " + "9" * 5000 + "\n    return u\n", 2, "syntax error"),
+    ("", 1, "exactly one 'def'"),
+    ("\n  \n", 1, "exactly one 'def'"),
+    ("def train(w, g, lr): ...\n", 1, "end with a return"),
+])
+def test_rejected_program_shapes_name_the_line(text, line, fragment):
+    _reject(text, line, fragment)
+
+
+@pytest.mark.parametrize("expr", ["-" * 100_000 + "g", "g" + " + g" * 40_000,
+                                  "not " * 40_000 + "g", "(" * 100_000 + "g" + ")" * 100_000,
+                                  "sign(" * 30_000 + "g" + ")" * 30_000])
+def test_deep_nesting_is_one_error_on_its_line(expr):
+    text = f"def train(w, g, lr):\n    v = sign(g)\n    u = {expr}\n    return u\n"
+    err = _reject(text)
+    assert err.line == (1 if len(text) > MAX_BYTES else 3), err.message
+
+
+def test_decode_checks_size_before_utf8_and_names_the_bad_byte():
+    big = ("# " + "é" * 200_000 + "\n").encode()[: MAX_BYTES + 1]  # cut inside a character
+    with pytest.raises(ProgramError, match="larger than"):
+        decode(big)
+    with pytest.raises(ProgramError) as info:
+        decode(b"def train(w, g, lr):\n    u = sign(g)\xff\n    return u\n")
+    assert (info.value.line, info.value.col) == (2, 16)
+    assert decode("\ufeffdef".encode("utf-8")) == "def"  # the BOM is dropped

@@ -32,3 +32,20 @@ def test_sign_of_zero_is_zero_and_division_is_guarded():
 def test_docs_page_is_generated_from_the_table():
     proc = subprocess.run([sys.executable, "scripts/gen_pool_docs.py", "--check"], check=False)
     assert proc.returncode == 0, "run scripts/gen_pool_docs.py to refresh docs/primitives.md"
+
+
+def test_docs_table_cells_escape_pipes():
+    # `|a|` inside a cell must not split the Markdown table: every row has the header's cells.
+    import re
+
+    from scripts.gen_pool_docs import render
+
+    rows = [r for r in render().splitlines() if r.startswith("| ")]
+    widths = {len(re.split(r"(?<!\\)\|", r)) for r in rows}
+    assert len(rows) == len(POOL) + 1 and len(widths) == 1
+
+
+def test_every_entry_has_kinds_cost_and_a_doc():
+    for p in POOL.values():
+        assert len(p.arg_kinds) == p.arity and p.cost >= 0 and p.doc, p.name
+        assert p.sympy_fn is not None or p.reduces, p.name  # reductions stay uninterpreted
