@@ -24,6 +24,7 @@ as few passes over memory as a hand-written one.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from primitives.program import Program
 
 T, P, G = "T", "P", "G"
 RESERVED = frozenset({"params", "maximize", "foreach", "state_dtype", "self", "torch"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # the parser's rule: ASCII names only
 
 
 @dataclass
@@ -88,15 +90,47 @@ def _rule(name: str, default: float) -> str:
 
 
 def _check_name(name: str) -> None:
-    if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED:
+    if not _is_identifier(name) or name in RESERVED:
         raise ValueError(f"hyperparameter name {name!r} is not usable in the exported class")
+
+
+def _is_identifier(name) -> bool:
+    return isinstance(name, str) and bool(_IDENTIFIER.match(name)) and not keyword.iskeyword(name)
+
+
+def _finite(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    return float(value)
+
+
+def check_model(program: Program) -> None:
+    """The checks the parser makes, for a Program built in code (mutations, recognition): the
+    file only ever holds validated identifiers, pool names and `repr` of finite floats."""
+    if len(program.params) < 3 or len(program.returns) != program.n_slots + 1:
+        raise ValueError("a program takes (w, g, *slots, lr) and returns (update, *slots)")
+    names = [*program.params, *program.returns, *(s.target for s in program.statements)]
+    for stmt in program.statements:
+        where = f"line {stmt.line}: " if stmt.line else ""
+        if stmt.op not in POOL:
+            raise ValueError(f"{where}{stmt.op!r} is not a pool function")
+        if len(stmt.args) != POOL[stmt.op].arity:
+            raise ValueError(f"{where}{stmt.op} takes {POOL[stmt.op].arity} argument(s)")
+        names += [a for a in stmt.args if isinstance(a, str)]
+        for a in stmt.args:
+            if not isinstance(a, str):
+                _finite(a, f"{where}constant")
+    bad = next((n for n in names if not _is_identifier(n)), None)
+    if bad is not None:
+        raise ValueError(f"{bad!r} is not a valid program identifier")
+    check(program)
 
 
 def make_spec(program: Program, recognition=None) -> Spec:
     """Decide which program is exported and what every constant becomes."""
     if recognition is not None and recognition.bindings and recognition.name != "new":
         return _recognized_spec(recognition)
-    check(program)
+    check_model(program)
     live = live_indices(program)
     const_expr, hypers = {}, [Hyper("lr", 1.0, "lr")]
     for i in sorted(live):
@@ -110,7 +144,7 @@ def make_spec(program: Program, recognition=None) -> Spec:
 
 def _recognized_spec(rec) -> Spec:
     program = rec.program
-    check(program)
+    check_model(program)
     live = live_indices(program)
     const_expr, defaults = {}, {}
     for i in sorted(live):
@@ -122,7 +156,8 @@ def _recognized_spec(rec) -> Spec:
                 const_expr[(i, pos)] = repr(float(arg))
                 continue
             _check_name(name)
-            defaults.setdefault(name, float(rec.hyperparameters.get(name, arg)))
+            defaults.setdefault(name, _finite(rec.hyperparameters.get(name, arg),
+                                              f"hyperparameter {name}:"))
             const_expr[(i, pos)] = f"h_{name}"
     lr_bound = "lr" in defaults
     if not lr_bound:
@@ -623,6 +658,12 @@ def _check_body(spec: Spec, args) -> list[str]:
     return lines
 
 
+def _doc_text(text: str) -> str:
+    """Text that stays inside a triple-quoted docstring whatever it holds (a recogniser's name,
+    sympy output): backslashes and quotes escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _indent(lines: list[str], depth: int = 1) -> str:
     return "\n".join("    " * depth + line for line in lines)
 
@@ -645,7 +686,8 @@ def export_source(program: Program, class_name: str = "DiscoveredOptimizer",
     slots = tuple((spec.program.slots[k], k in plan.uniform) for k in plan.slots)
     doc, short, args_doc = describe(spec, plan, class_name, args)
     return Template(FILE_TEMPLATE).substitute(
-        docstring=doc, short_doc=short, class_name=class_name, args_doc=args_doc,
+        docstring=_doc_text(doc), short_doc=_doc_text(short), class_name=class_name,
+        args_doc=_doc_text(args_doc),
         slots=repr(slots),
         foreach_ops="(\n" + "".join(f"    {name!r},\n" for name in
                                     sorted(fe.used_foreach | {"_foreach_neg"})) + ")",

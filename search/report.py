@@ -17,7 +17,7 @@ from search.lineage import short_detail
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto;
-       max-width: 1100px; color: #222; line-height: 1.4; }
+       max-width: 1100px; padding: 0 16px; color: #222; line-height: 1.4; }
 h1 { font-size: 22px; margin-bottom: 2px; } h2 { font-size: 17px; margin-top: 28px;
      border-bottom: 1px solid #ddd; padding-bottom: 3px; } h3 { font-size: 14px; }
 .sub { color: #666; font-size: 13px; }
@@ -132,14 +132,16 @@ def simplification_section(simp: dict | None) -> str:
                  "(constants rounded to 3 significant digits).</p>"),
            f"<pre>{esc(simp['program'])}</pre>", "<h3>Derivation</h3>"]
     rows = []
-    for k, step in enumerate(simp["trace"], 1):
+    notes = [step_note(step["note"]) for step in simp["trace"]]
+    for k, (step, note) in enumerate(zip(simp["trace"], notes), 1):
         kind = "exact" if step["exact"] else "approximate"
         after = f"<details><summary>after</summary><pre>{esc(step['after'])}</pre></details>"
-        rows.append([str(k), esc(step["rule"]), kind, esc(step_note(step["note"])),
-                     f'<pre class="diff">{esc(step_diff(step["before"], step["after"]))}</pre>',
-                     after])
-    if rows:
-        out.append(table(["#", "rule", "kind", "note", "change", "program"], rows))
+        diff = f'<pre class="diff">{esc(step_diff(step["before"], step["after"]))}</pre>'
+        rows.append([str(k), esc(step["rule"]), kind, *([esc(note)] if any(notes) else []),
+                     diff, after])
+    if rows:  # the note column only when some step has more to say than its diff
+        header = ["#", "rule", "kind", *(["note"] if any(notes) else []), "change", "program"]
+        out.append(table(header, rows))
     else:
         out.append('<p class="na">No rule applied: the program is already simple.</p>')
     return "".join(out)
@@ -204,5 +206,6 @@ def render_report(data: dict) -> str:
               f"<h2>Configuration</h2>{config}"]
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>optsearch report: {esc(data['run_dir'])}</title><style>{STYLE}</style>"
             f"</head><body>\n{body}\n</body></html>\n")

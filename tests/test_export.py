@@ -62,17 +62,22 @@ def make_params(seed=0, shapes=SHAPES, dtype=torch.float32):
 
 
 def grads_for(params, step, scale=1.0):
+    """The same gradients for every run (drawn on the CPU, then moved to p's device)."""
     gen = torch.Generator().manual_seed(1000 + step)
-    return [scale * torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in params]
+    return [(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype)).to(p.device)
+            for p in params]
 
 
 def run(opt, params, steps, start=0, before=None):
+    """`steps` optimizer steps on fixed gradients; every step must leave p.grad untouched."""
     for t in range(start, start + steps):
         if before:
             before(t)
-        for p, g in zip(params, grads_for(params, t)):
-            p.grad = g
+        grads = grads_for(params, t)
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
         opt.step()
+        assert all(torch.equal(p.grad, g) for p, g in zip(params, grads)), "p.grad mutated"
     return [p.detach().clone() for p in params]
 
 
@@ -171,39 +176,90 @@ def lion_reference(params, steps, lr=1e-4, betas=(0.9, 0.99), wd=0.1, lrs=None):
     return params
 
 
-def assert_lion_close(got, want, lr, allowed_flips=0.002):
-    """Equal up to float rounding, except rare sign flips where the interpolation is ~0
-    (each flip moves an element by 2 lr)."""
+def assert_lion_close(got, want, lr, steps, allowed_flips=0.002):
+    """Equal up to float rounding, except rare sign flips where the interpolation is ~0: at
+    most `allowed_flips` of the elements differ, each by at most 2 lr per step."""
     for a, b in zip(got, want):
         off = (a - b).abs() > 1e-6
         assert off.float().mean().item() <= allowed_flips
-        assert ((a - b).abs() <= 2 * lr * 30 + 1e-6).all()
+        assert ((a - b).abs() <= 2 * lr * steps + 1e-6).all()
 
 
-def test_exported_lion_matches_the_published_rule_and_lion_pytorch(Lion):
-    """Lion exports as Lion(params, lr, betas, weight_decay) and follows the reference rule."""
-    lion_pytorch = pytest.importorskip("lion_pytorch")
-    steps = 30
-    params = make_params(shapes=[(64, 32), (257,)])
-    got = run(Lion(params, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1), params, steps)
-    want = lion_reference(make_params(shapes=[(64, 32), (257,)]), steps, lr=1e-3)
-    assert_lion_close(got, want, 1e-3)
-    for impl in (lion_pytorch.Lion,):
-        other = make_params(shapes=[(64, 32), (257,)])
-        theirs = run(impl(other, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1), other, steps)
-        assert_lion_close(got, theirs, 1e-3)
+def lion_peers():
+    """Published Lion classes that are importable here: lion-pytorch's two, timm's (loaded as
+    scripts/bench_export.py does: timm's package needs torchvision, its lion.py only torch)."""
+    peers = {}
+    try:
+        import lion_pytorch
+        from lion_pytorch.foreach import Lion as LionForeach
+        peers |= {"lion_pytorch.Lion": lion_pytorch.Lion,
+                  "lion_pytorch.foreach.Lion": LionForeach}
+    except ImportError:
+        pass
+    from scripts.bench_export import timm_lion_class
+
+    timm_lion, _ = timm_lion_class()
+    if timm_lion is not None:
+        peers["timm Lion"] = timm_lion
+    return peers
+
+
+LION_SHAPES = [(64, 32), (257,), ()]
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_exported_lion_matches_the_published_rule_and_published_implementations(Lion, foreach):
+    """Lion exports as Lion(params, lr, betas, weight_decay) and, over 100 steps, follows the
+    reference rule and every published implementation available here."""
+    steps, hp = 100, {"lr": 1e-3, "betas": (0.9, 0.99), "weight_decay": 0.1}
+    params = make_params(shapes=LION_SHAPES)
+    got = run(Lion(params, **hp, foreach=foreach), params, steps)
+    want = lion_reference(make_params(shapes=LION_SHAPES), steps, lr=1e-3)
+    assert_lion_close(got, want, 1e-3, steps)
+    peers = lion_peers()
+    if not peers:
+        pytest.skip("no published Lion implementation is installed")
+    for impl in peers.values():
+        other = make_params(shapes=LION_SHAPES)
+        theirs = run(impl(other, **hp), other, steps)
+        assert_lion_close(got, theirs, 1e-3, steps)
 
 
 def test_lion_defaults_and_state_are_one_buffer_per_parameter(Lion):
-    """Defaults are the discovered values; only the live momentum slot is allocated."""
+    """Defaults are the discovered values; only the live momentum slot is allocated, lazily
+    (nothing before the first step, nothing for a parameter without a gradient), from zeros."""
     params = make_params()
     opt = Lion(params)
+    assert set(opt.defaults) == {"lr", "betas", "weight_decay", "maximize", "foreach",
+                                 "state_dtype"}
     assert opt.defaults["lr"] == 1e-4 and opt.defaults["betas"] == (0.9, 0.99)
     assert opt.defaults["weight_decay"] == 0.1
-    assert {"maximize", "foreach", "state_dtype"} <= set(opt.defaults)
-    run(opt, params, 2)
-    for p in params:
+    assert opt.defaults["maximize"] is False and opt.defaults["foreach"] is None
+    assert len(opt.state) == 0, "state is created on the first step, not in __init__"
+    idle = torch.nn.Parameter(torch.ones(4))
+    opt.add_param_group({"params": [idle]})
+    run(opt, params, 1)
+    assert idle not in opt.state and idle.grad is None
+    for p, g in zip(params, grads_for(params, 0)):
         assert list(opt.state[p]) == ["m"] and opt.state[p]["m"].shape == p.shape
+        torch.testing.assert_close(opt.state[p]["m"], (1 - 0.99) * g)  # m started at zero
+    run(opt, params, 1, start=1)
+    assert all(list(opt.state[p]) == ["m"] for p in params)
+
+
+def test_docstring_shows_the_program_and_its_update_equations(Lion):
+    """The module and class docstrings say what the optimizer computes."""
+    module = sys.modules[Lion.__module__]
+    doc = module.__doc__
+    assert "def train(w, g, m, lr):" in doc and "update = sign(update)" in doc
+    equations = doc[doc.index("Update equations"):]
+    assert "update = lr*(w*weight_decay + sign(beta1*m + g*(1 - beta1)))" in equations
+    assert "m <- beta2*m + g*(1 - beta2)" in equations and "w <- w - update" in equations
+    assert "Defaults: lr=0.0001, betas=(0.9, 0.99), weight_decay=0.1." in doc
+    for arg in ("lr:", "betas:", "weight_decay:", "maximize:", "foreach:", "state_dtype:"):
+        assert arg in Lion.__doc__
+    generic = sys.modules[exported("program4").__module__].__doc__
+    assert "c0" in generic and "cosh" not in generic, "dead statements are not shown"
 
 
 def test_adam_program_matches_torch_adam():
@@ -221,6 +277,47 @@ def test_adam_program_matches_torch_adam():
     run(bf16, params, 1)
     assert bf16.state[params[0]]["m"].dtype == torch.bfloat16
     assert bf16.state[params[0]]["t"].dtype == torch.float32
+
+
+ADAMW_BIAS_CORRECTED = """def train(w, g, m, v, t, lr):
+    t = t + 1.0
+    m = interp(g, m, 0.9)
+    g2 = square(g)
+    v = interp(g2, v, 0.999)
+    b1t = power(0.9, t)
+    bc1 = 1.0 - b1t
+    b2t = power(0.999, t)
+    bc2 = 1.0 - b2t
+    m_hat = m / bc1
+    v_hat = v / bc2
+    denom = sqrt(v_hat)
+    update = m_hat / denom
+    wd = w * 0.01
+    update = update + wd
+    lr = lr * 0.001
+    update = update * lr
+    return update, m, v, t
+"""
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_adamw_program_with_torchs_terms_matches_torch_adamw(foreach):
+    """AdamW with the terms torch.optim.AdamW has (bias correction, decoupled decay): the
+    exported optimizer is torch.optim.AdamW(lr=1e-3, weight_decay=0.01), on both paths; the
+    search's AdamW (no bias correction) is not, and the test would notice."""
+    from primitives import parse
+
+    cls = load_class(export_source(parse(ADAMW_BIAS_CORRECTED)), "DiscoveredOptimizer")
+    params, theirs = make_params(), make_params()
+    got = run(cls(params, foreach=foreach), params, 20)
+    torch_adamw = torch.optim.AdamW(theirs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                                    weight_decay=0.01)
+    want = run(torch_adamw, theirs, 20)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    plain = make_params()
+    without_bias_correction = run(exported("adamw")(plain), plain, 20)
+    assert not torch.allclose(without_bias_correction[0], want[0], rtol=1e-5, atol=1e-6)
 
 
 def test_sgdm_program_matches_torch_sgd_momentum():
@@ -343,18 +440,34 @@ def test_program4_exports_with_one_state_buffer():
 
 # ----------------------------------------------------------------------------- optimizer API
 
-def test_state_dict_round_trip_reproduces_the_trajectory(Lion):
+@pytest.mark.parametrize("program, foreach, state_dtype", [
+    ("lion", False, None), ("lion", True, None), ("lion", False, torch.bfloat16),
+    ("adam", False, None), ("adam", True, None),  # adam: a uniform (0-d) step-counter slot
+])
+def test_state_dict_round_trip_reproduces_the_trajectory(program, foreach, state_dtype):
+    """Save after 5 steps, load into a fresh optimizer over copies of the parameters: the next
+    5 steps are bit-identical to continuing without the round trip."""
+    if program == "lion":
+        recognition = lion_recognition()
+        cls = load_class(export_source(load_reference("lion"), "Lion", recognition), "Lion")
+        hp = {"lr": 1e-3}
+    else:
+        cls, hp = exported(program), {}
     params = make_params()
-    opt = Lion(params, lr=1e-3)
+    opt = cls(params, **hp, foreach=foreach, state_dtype=state_dtype)
     run(opt, params, 5)
     saved_params = [p.detach().clone() for p in params]
     saved = copy.deepcopy(opt.state_dict())
     straight = run(opt, params, 5, start=5)
     resumed_params = [p.clone().requires_grad_() for p in saved_params]
-    resumed = Lion(resumed_params, lr=1e-3)
+    resumed = cls(resumed_params, **hp, foreach=foreach, state_dtype=state_dtype)
     resumed.load_state_dict(saved)
     again = run(resumed, resumed_params, 5, start=5)
     assert all(torch.equal(a, b) for a, b in zip(straight, again))
+    for p, q in zip(params, resumed_params):
+        for key in opt.state[p]:
+            assert torch.equal(opt.state[p][key], resumed.state[q][key])
+            assert opt.state[p][key].dtype == resumed.state[q][key].dtype
 
 
 def test_cosine_schedule_drives_the_real_learning_rate(Lion):
@@ -369,18 +482,50 @@ def test_cosine_schedule_drives_the_real_learning_rate(Lion):
         sched.step()
     assert lrs[0] == 1e-3 and lrs[-1] < 1e-4
     want = lion_reference(make_params(shapes=[(40, 20)]), 10, lrs=lrs)
-    assert_lion_close(got, want, 1e-3)
+    assert_lion_close(got, want, 1e-3, 10)
+
+
+def test_other_schedulers_warmup_then_cosine_and_step_decay(Lion):
+    """SequentialLR(LinearLR warm-up, CosineAnnealingLR) on named Lion; StepLR on a generic
+    export, where `lr` multiplies the discovered schedule value (peak 1e-4)."""
+    params = make_params(shapes=[(40, 20)])
+    opt = Lion(params, lr=1e-3)
+    sched = torch.optim.lr_scheduler.SequentialLR(opt, [
+        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=3),
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=7)], milestones=[3])
+    lrs = []
+    for t in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        got = run(opt, params, 1, start=t)
+        sched.step()
+    assert lrs[0] < lrs[3] and max(lrs) == pytest.approx(1e-3)
+    assert_lion_close(got, lion_reference(make_params(shapes=[(40, 20)]), 10, lrs=lrs), 1e-3, 10)
+    generic = exported("lion")
+    params = make_params(shapes=[(40, 20)])
+    opt = generic(params)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    multipliers = []
+    for t in range(6):
+        multipliers.append(opt.param_groups[0]["lr"])
+        got = run(opt, params, 1, start=t)
+        sched.step()
+    assert multipliers == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    want = lion_reference(make_params(shapes=[(40, 20)]), 6, lrs=[1e-4 * m for m in multipliers])
+    assert_lion_close(got, want, 1e-4, 6)
 
 
 def test_param_groups_keep_their_own_learning_rates(Lion):
+    """Each group follows Lion with its own lr (and its own weight decay), as if alone."""
     a, b = make_params(seed=1), make_params(seed=2)
-    opt = Lion([{"params": a, "lr": 1e-2}, {"params": b}], lr=1e-3)
-    assert opt.param_groups[1]["lr"] == 1e-3
+    opt = Lion([{"params": a, "lr": 1e-2}, {"params": b, "weight_decay": 0.5}], lr=1e-3)
+    assert opt.param_groups[0]["lr"] == 1e-2 and opt.param_groups[1]["lr"] == 1e-3
+    assert opt.param_groups[1]["weight_decay"] == 0.5 and opt.param_groups[0]["weight_decay"] == 0.1
     got = run(opt, a + b, 4)
     alone_a, alone_b = make_params(seed=1), make_params(seed=2)
-    both = run(Lion(alone_a + alone_b, lr=1e-2), alone_a + alone_b, 4)
-    assert all(torch.equal(x, y) for x, y in zip(got[:len(a)], both[:len(a)]))
-    assert not any(torch.equal(x, y) for x, y in zip(got[len(a):], both[len(a):]))
+    want = run(Lion(alone_a + alone_b, lr=1e-2), alone_a + alone_b, 4)[:len(a)]
+    alone_a, alone_b = make_params(seed=1), make_params(seed=2)
+    want += run(Lion(alone_a + alone_b, lr=1e-3, weight_decay=0.5), alone_a + alone_b, 4)[len(a):]
+    assert all(torch.equal(x, y) for x, y in zip(got, want))
 
 
 def test_maximize_follows_the_negated_gradient_and_never_touches_p_grad(Lion):
@@ -415,16 +560,23 @@ def test_closure_is_called_and_its_loss_returned(Lion):
     torch.testing.assert_close(w.detach(), torch.full((5,), 0.9))
 
 
-def test_sign_of_zero_is_zero(Lion):
-    """A zero gradient with zero momentum moves nothing but the weight decay."""
+@pytest.mark.parametrize("foreach", [False, True])
+def test_sign_of_zero_is_zero(Lion, foreach):
+    """A zero gradient with zero momentum moves nothing but the weight decay; elements with a
+    zero gradient stay still next to ones that move."""
     params = make_params()
     before = [p.detach().clone() for p in params]
-    opt = Lion(params, lr=1e-2, weight_decay=0.5)
+    opt = Lion(params, lr=1e-2, weight_decay=0.5, foreach=foreach)
     for p in params:
         p.grad = torch.zeros_like(p)
     opt.step()
     for p, b in zip(params, before):
         torch.testing.assert_close(p.detach(), b * (1 - 1e-2 * 0.5))
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = Lion([w], lr=1e-2, weight_decay=0.0, foreach=foreach)
+    w.grad = torch.tensor([0.0, 1.0, -1.0, 0.0])
+    opt.step()
+    assert w.detach().tolist() == pytest.approx([1.0, 0.99, 1.01, 1.0])
 
 
 def test_bf16_state_dtype_keeps_bf16_buffers_through_a_round_trip(Lion):
@@ -433,7 +585,7 @@ def test_bf16_state_dtype_keeps_bf16_buffers_through_a_round_trip(Lion):
     got = run(opt, params, 10)
     assert all(opt.state[p]["m"].dtype == torch.bfloat16 for p in params)
     want = run(Lion(ref, lr=1e-3), ref, 10)
-    assert_lion_close(got, want, 1e-3, allowed_flips=0.05)
+    assert_lion_close(got, want, 1e-3, 10, allowed_flips=0.05)
     state = copy.deepcopy(opt.state_dict())
     fresh = Lion([p.detach().clone().requires_grad_() for p in params], lr=1e-3,
                  state_dtype=torch.bfloat16)
@@ -452,9 +604,18 @@ def test_hyperparameters_are_validated(Lion):
     with pytest.raises(ValueError):
         opt.add_param_group({"params": make_params(seed=3), "betas": (0.9, 2.0)})
     with pytest.raises(ValueError):
-        export_source(load_reference("lion"), class_name="not valid")
+        opt.add_param_group({"params": make_params(seed=4), "lr": -1e-3})
     with pytest.raises(ValueError):
-        export_source(load_reference("lion"), class_name="import")
+        Lion(p, lr=torch.tensor([1e-3, 1e-3]))
+    with pytest.raises(ValueError):
+        Lion([torch.zeros(3, dtype=torch.int64)])
+    generic = exported("adamw")
+    for bad in ({"c0": float("inf")}, {"c1": "0.9"}, {"lr": -1.0}, {"maximize": 1}):
+        with pytest.raises(ValueError):
+            generic(make_params(), **bad)
+    for name in ("not valid", "import", "_Private", "torch"):
+        with pytest.raises(ValueError):
+            export_source(load_reference("lion"), class_name=name)
 
 
 def test_generic_export_names_constants_and_scales_the_schedule():
@@ -465,7 +626,84 @@ def test_generic_export_names_constants_and_scales_the_schedule():
     assert opt.defaults["c3"] == 0.0001 and opt.defaults["c0"] == 0.9
     got = run(opt, params, 5)
     want = lion_reference(ref, 5, lr=0.5 * 1e-4)
-    assert_lion_close(got, want, 1e-4)
+    assert_lion_close(got, want, 0.5 * 1e-4, 5)
+
+
+def test_generated_code_comes_from_the_checked_model_only():
+    """A Program built in code (not parsed) gets the parser's checks: identifiers, pool names,
+    arities and finite constants; recognised hyperparameter names and values are checked too.
+    Nothing it holds can reach the file as code."""
+    from primitives.program import Program, Statement
+
+    def program(slot="m", op="sign", const=0.1, args=None):
+        stmts = (Statement("u", op, args or ("g",)), Statement("u", "mul", ("u", const)))
+        return Program(("w", "g", slot, "lr"), stmts, ("u", slot))
+
+    assert "class DiscoveredOptimizer" in export_source(program())
+    for bad in (program(slot='m"""\nimport os\n"""'), program(slot="m.x"), program(slot="def"),
+                program(slot="m\u00e9"), program(op="system"), program(args=("g", "g")),
+                program(const=float("inf")), program(const=float("nan")), program(const=True),
+                Program(("w", "g", "lr"), program().statements, ("u", "m"))):
+        with pytest.raises(ValueError):
+            export_source(bad)
+    for name, value in (("import", 0.9), ("params", 0.9), ("beta 1", 0.9), ("beta1", math.inf)):
+        rec = lion_recognition(**{name: value})
+        rec.bindings = {**rec.bindings, (0, 2): name}
+        with pytest.raises(ValueError):
+            export_source(load_reference("lion"), "Lion", rec)
+    # A recogniser's name is shown in the docstring only, escaped: the file still parses.
+    rec = lion_recognition()
+    rec.name = 'Lion"""; import os; """'
+    source = export_source(load_reference("lion"), "Lion", rec)
+    tree = ast.parse(source)
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import)
+                and any(a.name == "os" for a in n.names)]
+    assert rec.name in ast.get_docstring(tree)
+
+
+def test_recognised_programs_get_named_hyperparameters_through_the_cli(tmp_path):
+    """`optsearch export lion|adamw|sgdm` (the real recogniser): torch.optim-style names whose
+    defaults are the program's values, and lr is the real learning rate."""
+    import inspect
+
+    from scripts.cli import main
+
+    want = {"lion": ("Lion", {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.1}),
+            "adamw": ("AdamW", {"lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 0.01}),
+            "sgdm": ("SGDM", {"lr": 0.01, "momentum": 0.9})}
+    for name, (class_name, hp) in want.items():
+        out = tmp_path / f"{name}.py"
+        assert main(["export", name, "-o", str(out)]) == 0
+        cls = load_class(out.read_text(), class_name)
+        signature = inspect.signature(cls.__init__).parameters
+        for key, value in hp.items():
+            assert signature[key].default == pytest.approx(value), (name, key)
+        assert not any(k.startswith("c") and k[1:].isdigit() for k in signature)
+    params, ref = make_params(), make_params()
+    got = run(cls(params, lr=0.05), params, 5)  # SGDM at a learning rate of our choosing
+    want = run(torch.optim.SGD(ref, lr=0.05, momentum=0.9), ref, 5)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("native, expect", [((), "single"), (("cpu",), "foreach")])
+def test_foreach_is_the_default_where_native_kernels_exist(native, expect, monkeypatch):
+    """foreach=None picks the torch._foreach_* path on devices with native multi-tensor
+    kernels (CUDA, XPU; here CPU pretends to be one) and the single-tensor path elsewhere;
+    foreach=True / False force it."""
+    cls = load_class(export_source(load_reference("lion"), "Lion", lion_recognition()), "Lion")
+    module = sys.modules[cls.__module__]
+    monkeypatch.setattr(module, "_NATIVE_FOREACH", native)
+    calls = []
+    for path in ("single", "foreach"):
+        original = getattr(module, f"_update_{path}")
+        monkeypatch.setattr(module, f"_update_{path}",
+                            lambda *a, _f=original, _p=path: (calls.append(_p), _f(*a))[1])
+    for foreach, want in ((None, expect), (True, "foreach"), (False, "single")):
+        calls.clear()
+        params = make_params()
+        run(cls(params, foreach=foreach), params, 1)
+        assert set(calls) == {want}, (foreach, calls)
 
 
 def test_exported_file_needs_only_torch(tmp_path):
@@ -487,13 +725,22 @@ def test_exported_file_needs_only_torch(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_matches_cpu(Lion):
+@pytest.mark.parametrize("foreach", [None, False, True])
+def test_cuda_matches_cpu(Lion, foreach):
+    """On CUDA (default there: the foreach path), with a CUDA 0-d tensor lr, Lion follows the
+    CPU result; bf16 state stays bf16 on the device."""
     cpu = make_params()
     gpu = [p.detach().cuda().requires_grad_() for p in make_params()]
     got_cpu = run(Lion(cpu, lr=1e-3), cpu, 5)
-    opt = Lion(gpu, lr=torch.tensor(1e-3, device="cuda"))
+    opt = Lion(gpu, lr=torch.tensor(1e-3, device="cuda"), foreach=foreach)
     got_gpu = run(opt, gpu, 5)
-    assert_lion_close(got_cpu, [g.cpu() for g in got_gpu], 1e-3)
+    assert all(s["m"].is_cuda for s in opt.state.values())
+    assert_lion_close(got_cpu, [g.cpu() for g in got_gpu], 1e-3, 5)
+    bf16 = [p.detach().cuda().requires_grad_() for p in make_params()]
+    opt = Lion(bf16, lr=1e-3, foreach=foreach, state_dtype=torch.bfloat16)
+    got_bf16 = run(opt, bf16, 5)
+    assert all(s["m"].dtype == torch.bfloat16 and s["m"].is_cuda for s in opt.state.values())
+    assert_lion_close(got_cpu, [g.cpu() for g in got_bf16], 1e-3, 5, allowed_flips=0.05)
 
 
 def test_compiled_step_does_not_recompile_when_a_scheduler_changes_lr(Lion):

@@ -3,6 +3,8 @@
 import itertools
 import json
 import os
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -19,6 +21,8 @@ from search.lineage import ancestry, ancestry_graph
 from search.store import RunStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+                None)
 CONFIG = ("[search]\npopulation_size = 8\ntournament_size = 3\nbudget = 40\nseed = 11\n\n"
           "[evaluation]\nbackend = \"fake\"\n")
 
@@ -165,6 +169,44 @@ def test_report_is_one_self_contained_html_file(run_dir, capsys, tmp_path):
     assert "Derivation" in page or "No rule applied" in page
     assert f"#{summary['top_ids'][-1]}" in page
     assert "digits_mlp@0" in page, "per-task results of the best program"
+
+
+def screenshot(page, png, width=1280, height=5000) -> None:
+    """Headless Chromium draws the page from file:// (no server, no network) into a PNG."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", f"--user-data-dir={png.parent / 'chromium-profile'}",
+             f"--screenshot={png}", f"--window-size={width},{height}"]
+    done = subprocess.run([CHROMIUM, *flags, page.as_uri()], capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert png.exists(), done.stderr[-2000:]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (Debian: apt-get install chromium)")
+def test_report_renders_in_a_browser_with_its_plots_and_nothing_off_the_page(
+        run_dir, capsys, tmp_path):
+    """What a reader sees: the embedded PNGs decode (the progress plot's and the lineage's own
+    colours are on screen, the page's CSS has none of them), there is text, and at a laptop's
+    width nothing runs past the centred 1100-pixel column into the right margin."""
+    np = pytest.importorskip("numpy")
+    image = pytest.importorskip("PIL.Image")
+    page, png = tmp_path / "r.html", tmp_path / "r.png"
+    inspect_json(capsys, run_dir, "report", "-o", page)
+    screenshot(page, png)
+    pixels = np.asarray(image.open(png).convert("RGB")).astype(int)
+    assert pixels.shape[:2] == (5000, 1280)
+
+    def count(rgb, tol=12) -> int:
+        return int((np.abs(pixels - np.array(rgb)).max(axis=-1) <= tol).sum())
+
+    assert count((31, 119, 180)) > 100, "progress plot (median line) not drawn"
+    assert count((44, 160, 44)) > 100, "progress plot (hit-rate line) not drawn"
+    assert count((253, 208, 162)) > 100, "lineage picture (initial node) not drawn"
+    assert count((34, 34, 34), tol=60) > 20_000, "little or no text"
+    content = np.nonzero((pixels < 250).any(axis=(1, 2)))[0]
+    assert content.max() - content.min() > 1500, "the page is drawn short"
+    margin = (1280 - 1100 - 2 * 16) // 2  # body: max-width 1100px, padding 16px, centred
+    assert (pixels[:, 1280 - margin + 8:] >= 250).all(), "content spills into the right margin"
 
 
 @pytest.mark.parametrize("argv, message", [
