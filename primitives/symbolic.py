@@ -98,6 +98,35 @@ def _ratio_base(mul):
     return None
 
 
+def drop_positive_in_sign(expr: sympy.Expr) -> sympy.Expr:
+    """sign(a * p) -> sign(a) for factors p known > 0, and for 1 / b with b >= 0: the pool's
+    safe division a / (b + eps) divides by a positive number (so sign(m / sqrt(v)) is
+    sign(m)). A factor known < 0 flips the sign."""
+    def is_target(e) -> bool:
+        return isinstance(e, sympy.sign) and e.args[0].is_Mul
+
+    def strip(e):
+        keep, flip = [], 1
+        for f in e.args[0].args:
+            if f.is_positive or _positive_divisor(f):
+                continue
+            if f.is_negative:
+                flip = -flip
+                continue
+            keep.append(f)
+        return flip * sympy.sign(sympy.Mul(*keep))
+    return expr.replace(is_target, strip)
+
+
+def _positive_divisor(f) -> bool:
+    return bool(f.is_Pow and f.exp.is_negative and f.base.is_nonnegative)
+
+
+def normalise_signs(expr: sympy.Expr) -> sympy.Expr:
+    """ratio_to_sign, then drop_positive_in_sign: the sign forms the algebra can decide."""
+    return drop_positive_in_sign(ratio_to_sign(expr))
+
+
 def is_finite_real(expr: sympy.Expr) -> bool:
     bad = (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan, sympy.I)
     return not any(expr.has(b) for b in bad)

@@ -173,6 +173,8 @@ def _classify(program: Program) -> Outcome:
             b1 = hp.get("beta1", hp.get("beta"))
             b2 = hp.get("beta2", hp.get("beta"))
             cls = sign_momentum_class(b1, b2, RECOGNISED_TOL)
+        elif rec.name == "signSGD":
+            cls = "sign_descent"
         else:
             cls = "adam_like" if rec.name in ADAM_NAMES else "other"
         return Outcome(cls, rec.name, hp, "recognised", note.strip("; "), simplified)

@@ -1,7 +1,7 @@
 """Recognition: is a (simplified) program a known optimizer, and with which hyperparameters?
 
-Templates are the shipped reference programs (primitives/programs/*.py) with their constants
-as parameters. Fitting has two parts:
+Templates are the shipped reference programs (primitives/programs/*.py), plus the stateless
+SGD and signSGD written out below, with their constants as parameters. Fitting has two parts:
   1. shape parameters (betas) from sympy: each live slot's new value is S = X + b * s with a
      constant decay b; Lion's beta1 is read off the argument of its sign.
   2. scale parameters from the interpreter: with the shape fixed, the template instance with
@@ -13,6 +13,7 @@ inputs for several steps. The verification decides; the fits only propose.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +22,40 @@ import sympy
 import torch
 
 from primitives.interpreter import execute
+from primitives.parser import parse
 from primitives.program import Program, Statement
 from primitives.reference import load_reference
-from primitives.symbolic import SymbolicError, ratio_to_sign, to_sympy
+from primitives.symbolic import SymbolicError, normalise_signs, to_sympy
 
 VERIFY_SHAPE, VERIFY_STEPS = (8, 16), 8
 MAX_TEMPLATE_SLOTS = 3
 SIGNUM_TOL = 1e-9  # Lion with |beta1 - beta2| below this is Signum
+WD_ZERO_TOL = 1e-6  # a fitted weight decay this small is tried as exactly 0 (fit noise)
+
+# Stateless templates (no shipped file): plain SGD (its weight decay, coupled or decoupled,
+# is the same thing without momentum) and signSGD (Signum with beta = 0).
+SGD_TEXT = """def train(w, g, lr):
+    wd = w * 0.0005
+    update = g + wd
+    lr = lr * 0.01
+    update = update * lr
+    return update
+"""
+SIGNSGD_TEXT = """def train(w, g, lr):
+    update = sign(g)
+    wd = w * 0.1
+    update = update + wd
+    lr = lr * 0.0001
+    update = update * lr
+    return update
+"""
+
+
+@functools.cache
+def template_program(reference: str) -> Program:
+    """A template's program: a shipped reference name, or program text."""
+    return parse(reference) if reference.lstrip().startswith("def ") else \
+        load_reference(reference)
 
 
 @dataclass(frozen=True)
@@ -46,13 +74,13 @@ class Template:
     shape: Callable  # (Form, slot order) -> dict of shape hyperparameters, or None
 
     def bindings(self) -> dict:
-        program = load_reference(self.reference)
+        program = template_program(self.reference)
         by_value = {v: k for k, v in self.defaults.items()}
         return {(i, pos): by_value[a] for i, s in enumerate(program.statements)
                 for pos, a in enumerate(s.args) if not isinstance(a, str) and a in by_value}
 
     def instance(self, values: dict) -> Program:
-        program = load_reference(self.reference)
+        program = template_program(self.reference)
         stmts = list(program.statements)
         for (i, pos), name in self.bindings().items():
             s = stmts[i]
@@ -75,8 +103,8 @@ def analyse(program: Program) -> Form | None:
         sym = to_sympy(program)
     except (SymbolicError, TypeError, ValueError):
         return None
-    if not sym.states or len(sym.states) > MAX_TEMPLATE_SLOTS:
-        return None  # every template keeps 1 to 3 slots
+    if len(sym.states) > MAX_TEMPLATE_SLOTS:
+        return None  # every template keeps 0 to 3 slots
     names = program.slots
     decay, scale = {}, {}
     g = sym.symbols[program.grad]
@@ -98,7 +126,7 @@ def analyse(program: Program) -> Form | None:
 def _lion_shape(form: Form, order) -> dict | None:
     (s,) = order
     b, a = form.decay[s], form.scale[s]
-    signs = ratio_to_sign(form.sym.update).atoms(sympy.sign)
+    signs = normalise_signs(form.sym.update).atoms(sympy.sign)
     if a is None or b == 1 or len(signs) != 1:
         return None
     (arg,) = [e.args[0] for e in signs]
@@ -132,6 +160,10 @@ TEMPLATES = (
     Template("AdaBelief", "adabelief", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
                                         "lr": 0.001}, _decays("beta1", "beta2")),
 )
+STATELESS = (
+    Template("SGD", SGD_TEXT, {"weight_decay": 0.0005, "lr": 0.01}, _decays()),
+    Template("signSGD", SIGNSGD_TEXT, {"weight_decay": 0.1, "lr": 1e-4}, _decays()),
+)
 SIGNUM = Template("Signum", "signum", {"beta": 0.9, "weight_decay": 0.1, "lr": 1e-4},
                   _decays("beta"))
 
@@ -142,8 +174,8 @@ def recognize(program: Program) -> Recognition:
     form = analyse(program)
     if form is not None:
         probe = _Probe(program)
-        for template in TEMPLATES:
-            n_slots = load_reference(template.reference).n_slots
+        for template in TEMPLATES + STATELESS:
+            n_slots = template_program(template.reference).n_slots
             if n_slots != len(form.slots):
                 continue
             for order in itertools.permutations(form.slots):
@@ -168,6 +200,10 @@ def _try(template: Template, form: Form, order, probe) -> Recognition | None:
         return None
     values.update(scale)
     values = {k: _clean(v) for k, v in values.items()}
+    if has_wd and 0 < abs(values["weight_decay"]) < WD_ZERO_TOL:
+        no_decay = dict(values, weight_decay=0.0)  # -6e-19 is the fit's noise, not a decay
+        if probe.same_updates(template.instance(no_decay)):
+            values = no_decay
     instance = template.instance(values)
     if not probe.same_updates(instance):
         return None

@@ -47,7 +47,13 @@ def to_ssa(program: Program) -> Program:
 
 
 def from_ssa(program: Program) -> Program:
-    """Give `base_k` its base name back wherever the previous holder of that name is done."""
+    """Give `base_k` its base name back wherever the previous holder of that name is done.
+
+    Statements are first put in an order where that is possible when dependencies allow (a
+    rewrite can leave `v_2 = interp(g, v, b)` before `u = sign(v)`: emitted the other way
+    round, `v = interp(g, v, b)` reads like the original); any topological order of an SSA
+    program computes the same values."""
+    program = _schedule(program)
     last_read = _last_reads(program)
     holder = {p: p for p in program.params}  # visible name -> SSA name it holds
     rename = {}
@@ -64,6 +70,34 @@ def from_ssa(program: Program) -> Program:
         stmts.append(Statement(target, stmt.op, args, stmt.line))
     returns = tuple(rename.get(r, r) for r in program.returns)
     return Program(program.params, tuple(stmts), returns, program.name)
+
+
+def _schedule(program: Program) -> Program:
+    """Topological order, original order where possible, writing a name's new version only
+    after every reader of its previous version when some ready statement can go first."""
+    stmts = program.statements
+    targets = [s.target for s in stmts]
+    if len(set(targets)) != len(targets) or set(targets) & set(program.params):
+        return program  # not SSA: the order is the meaning
+    readers: dict = {}
+    for i, stmt in enumerate(stmts):
+        for a in stmt.variables():
+            readers.setdefault(a, set()).add(i)
+    previous = [previous_holder(program, i) for i in range(len(stmts))]
+    defined, done, order = set(program.params), set(), []
+    while len(order) < len(stmts):
+        ready = [i for i in range(len(stmts)) if i not in done
+                 and all(a in defined for a in stmts[i].variables())]
+        if not ready:  # not SSA or reads an undefined name: leave the order alone
+            return program
+        free = [i for i in ready if not (readers.get(previous[i], set()) - done - {i})]
+        i = (free or ready)[0]
+        order.append(i)
+        done.add(i)
+        defined.add(stmts[i].target)
+    if order == list(range(len(stmts))):
+        return program
+    return program.replace_statements([stmts[i] for i in order])
 
 
 def _last_reads(program: Program) -> dict:
@@ -92,6 +126,16 @@ def _fresh(base: str, taken: set) -> str:
 def definers(program: Program) -> dict:
     """SSA name -> defining statement."""
     return {s.target: s for s in program.statements}
+
+
+def previous_holder(program: Program, index: int) -> str | None:
+    """The SSA name that held statement `index`'s variable before it: what its readers would
+    see if the statement were deleted from the original program (None: nothing did)."""
+    base = _base(program.statements[index].target)
+    for stmt in reversed(program.statements[:index]):
+        if _base(stmt.target) == base:
+            return stmt.target
+    return base if base in program.params else None
 
 
 def bypass(program: Program, index: int, replacement) -> Program | None:
@@ -171,9 +215,10 @@ def _square_of(name, defs):
 
 
 def sqrt_square_to_abs(program: Program) -> Program | None:
-    """sqrt(x * x), sqrt(square(x)), sqrt(power(x, 2)) -> abs(x)."""
+    """sqrt(x * x), sqrt(square(x)), sqrt(power(x, 2)) -> abs(x); power(., 0.5) is a sqrt."""
     def one(stmt, defs):
-        if stmt.op == "sqrt" and isinstance(stmt.args[0], str):
+        is_sqrt = stmt.op == "sqrt" or (stmt.op == "power" and stmt.args[1] == 0.5)
+        if is_sqrt and isinstance(stmt.args[0], str):
             x = _square_of(stmt.args[0], defs)
             if x is not None:
                 return Statement(stmt.target, "abs", (x,))
@@ -196,6 +241,72 @@ def sign_of_ratio(program: Program) -> Program | None:
             return Statement(stmt.target, "sign", (a,))
         if isinstance(b, str) and _is_abs_of(a, b, defs):
             return Statement(stmt.target, "sign", (b,))
+        return None
+    return _rewrite(program, one)
+
+
+# Value-range analysis for `sign_positive_factor`: which values are >= 0 or > 0 whatever the
+# inputs, with the pool's semantics (sqrt and the logarithms act on |x|, power is |a| ** b,
+# division is a / (b + eps), the lr schedule value is >= 0).
+POSITIVE, NONNEGATIVE = 2, 1
+_NONNEG_UNARY = ("abs", "sqrt", "square", "power", "log1p", "norm", "arccosh")
+_POSITIVE_OPS = ("exp", "exp2", "cosh", "pi", "e", "eps")
+
+
+def value_range(arg, defs: dict, lr: str, depth: int = 0) -> int:
+    """POSITIVE (> 0), NONNEGATIVE (>= 0) or 0 (unknown) for a name or constant in SSA form."""
+    if not isinstance(arg, str):
+        return POSITIVE if arg > 0 else NONNEGATIVE if arg == 0 else 0
+    if arg == lr:
+        return NONNEGATIVE
+    stmt = defs.get(arg)
+    if stmt is None or depth > 64:
+        return 0
+    op = stmt.op
+    if op in _POSITIVE_OPS:
+        return POSITIVE
+    r = [value_range(a, defs, lr, depth + 1) for a in stmt.args]
+    if op in _NONNEG_UNARY:  # |x|-like: > 0 where the argument is
+        return POSITIVE if r[0] == POSITIVE and op != "arccosh" else NONNEGATIVE
+    if op == "reciprocal":  # 1 / (x + eps) with x >= 0
+        return POSITIVE if r[0] else 0
+    if op == "mul":
+        return max(r[0], NONNEGATIVE) if stmt.args[0] == stmt.args[1] else min(r)
+    if op == "div":  # a / (b + eps): the sign of a when b >= 0
+        return r[0] if r[1] else 0
+    if op == "add":  # both >= 0; > 0 if either is
+        return max(r) if min(r) else 0
+    if op in ("min", "mean"):
+        return min(r)
+    if op == "max":
+        return max(r)
+    if op == "clip":  # into [-|c|, |c|]: stays >= 0, may become 0
+        return NONNEGATIVE if r[0] else 0
+    if op == "interp" and not isinstance(stmt.args[2], str) and 0 <= stmt.args[2] <= 1:
+        return min(r[:2])
+    return 0
+
+
+def sign_positive_factor(program: Program) -> Program | None:
+    """sign(a / b) -> sign(a) for b >= 0, sign(a * p) -> sign(a) for p > 0.
+
+    Exact with the pool's safe division: a / (b + eps) with b >= 0 divides by a positive
+    number. This is what makes Adam's sqrt(v) irrelevant inside a sign, e.g.
+    sign(m / sqrt(v)) = sign(m) (and v then dies)."""
+    def one(stmt, defs):
+        if stmt.op != "sign" or not isinstance(stmt.args[0], str):
+            return None
+        inner = defs.get(stmt.args[0])
+        if inner is None:
+            return None
+        a, b = (inner.args + (None,))[:2]
+        if inner.op == "div" and value_range(b, defs, program.lr):
+            return Statement(stmt.target, "sign", (a,))
+        if inner.op == "mul":
+            if value_range(b, defs, program.lr) == POSITIVE:
+                return Statement(stmt.target, "sign", (a,))
+            if value_range(a, defs, program.lr) == POSITIVE:
+                return Statement(stmt.target, "sign", (b,))
         return None
     return _rewrite(program, one)
 

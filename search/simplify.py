@@ -2,16 +2,21 @@
 
 Pipeline, every change recorded as a `Step` of the derivation trace:
   dead code (cross-iteration liveness, dead state slots leave the signature)
-  -> exact algebra: constant folding, sqrt(x*x) -> abs(x), x/abs(x) -> sign(x), interp-chain
-     merging, folding a state slot proportional to another, a sympy round trip when cheaper
+  -> exact algebra: constant folding, sqrt(x*x) -> abs(x), x/abs(x) -> sign(x), positive
+     factors out of a sign (sign(m / sqrt(v)) -> sign(m)), interp-chain merging, folding a
+     state slot proportional to another, a sympy round trip when cheaper (the sign forms the
+     algebra decides, e.g. x * reciprocal(abs(x)) -> sign(x), then common subexpressions)
   -> near-identity ablation of gradient preprocessing (clip(g, c), arcsin(g), ...): approximate
-  -> ablation with evaluation (only with `measure`): bypass a call f(x, ..) -> x
+  -> ablation with evaluation (only with `measure`): bypass a call f(x, ..) -> x, and delete a
+     statement (its readers see the value the name held before it)
   -> constant rounding -> recognition against the templates of `search.recognize`.
 
 `measure(program) -> (mean, stderr)` is the fitness over seeds (higher is better). A change
 that is not exact is kept when the fitness stays within noise: mean_new >= mean_ref -
-NOISE_Z * sqrt(se_ref^2 + se_new^2). Without `measure` the non-evaluating steps run only; the
-near-identity ablation is then applied unverified and its trace step says so.
+NOISE_Z * sqrt(se_ref^2 + se_new^2); ablation and rounding compare with the program they
+started from (no drift by a run of small losses), ablation with the current program too (an
+earlier ablation's real gain is kept). Without `measure` the non-evaluating steps run only;
+the near-identity ablation is then applied unverified and its trace step says so.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from primitives.interpreter import run_steps
 from primitives.pool import POOL
 from primitives.printer import format_program, format_statement
 from primitives.program import Program, ProgramError, Statement
-from primitives.symbolic import SymbolicError, from_sympy, to_sympy
+from primitives.symbolic import SymbolicError, from_sympy, normalise_signs, to_sympy
 from search import rewrite_rules as rr
 from search.recognize import Recognition, recognize
 
@@ -40,6 +45,7 @@ EXACT_RULES = (
     ("constant_folding", rr.constant_folding),
     ("sqrt_square_to_abs", rr.sqrt_square_to_abs),
     ("sign_of_ratio", rr.sign_of_ratio),
+    ("sign_positive_factor", rr.sign_positive_factor),
     ("interp_chain", rr.interp_chain),
     ("fold_state_slot", rr.fold_state_slot),
 )
@@ -142,10 +148,13 @@ class _Driver:
             return
         try:
             sym = to_sympy(self.program)
-            after = from_sympy(self.program.params, sym.update, sym.states, self.program.name)
+            update = normalise_signs(sym.update)
+            states = {s: normalise_signs(e) for s, e in sym.states.items()}
+            after = from_sympy(self.program.params, update, states, self.program.name)
         except (SymbolicError, TypeError, ValueError):
             return
         after = rr.to_ssa(after)
+        after = rr.dead_code(after) or after  # a slot only a sign's positive factor read
         if cost(after) < cost(self.program) and _valid(after) and \
                 equivalent(self.program, after):
             self.record("sympy_normal_form", self.program, after,
@@ -159,30 +168,49 @@ class _Driver:
         while changed:
             changed = False
             for i, stmt in enumerate(self.program.statements):
-                for arg in dict.fromkeys(stmt.variables()):
+                for arg, what in self._ablations(i, stmt):
                     key = (format_statement(stmt), arg)
                     if key in tried:
                         continue
                     tried.add(key)
-                    if self._try_bypass(i, stmt, arg, ref):
+                    if self._try_bypass(i, stmt, arg, ref, what):
                         changed = True
                         break
                 if changed:
                     break
 
-    def _try_bypass(self, i, stmt, arg, ref) -> bool:
+    def _ablations(self, i, stmt):
+        """(replacement, kind) pairs: bypass the call f(x, ..) -> x for each variable
+        argument, and delete the statement: its readers see what the name held before.
+
+        Arithmetic with a constant (lr * 0.0002, w * 0.46, s + 1e-8) is left alone: bypassing
+        it sets a hyperparameter to 1 or 0, which tunes rather than simplifies (on a suite
+        that prefers another lr it always "wins"); removing the term it feeds (update + wd ->
+        update) is still tried, and the constant's digits are for rounding."""
+        if POOL[stmt.op].infix and stmt.constants():
+            return []
+        out = [(arg, "bypass") for arg in dict.fromkeys(stmt.variables())]
+        previous = rr.previous_holder(self.program, i)
+        if previous is not None and previous not in stmt.variables():
+            out.append((previous, "delete"))
+        return out
+
+    def _try_bypass(self, i, stmt, arg, ref, what="bypass") -> bool:
         after = rr.bypass(self.program, i, arg)
         if after is None:
             return False
         after = rr.dead_code(after) or after
         if not _valid(after):
             return False
-        new = self.fitness(after)
-        if not self.within_noise(ref, new):
+        new, current = self.fitness(after), self.fitness(self.program)
+        # Within noise of where ablation started (no drift by small losses in a row) and of
+        # the current program (an earlier ablation's real gain is not given back).
+        if not (self.within_noise(ref, new) and self.within_noise(current, new)):
             return False
-        self.record("ablation", self.program, after, exact=False,
-                    note=f"bypass {format_statement(stmt)} -> {arg}",
-                    fit=(self.fitness(self.program), new))
+        text = format_statement(stmt)
+        note = f"bypass {text} -> {arg}" if what == "bypass" else f"delete {text}"
+        self.record("ablation", self.program, after, exact=False, note=note,
+                    fit=(current, new))
         return True
 
     # -- constants

@@ -184,3 +184,67 @@ def test_program4_without_preprocessing_is_lion_with_the_exact_product_beta2():
     assert rec.name == "Lion"
     assert_hyper(rec.hyperparameters, {"beta1": 0.899, "beta2": 0.899 * 1.109,
                                        "weight_decay": 0.4602, "lr": 2e-4})
+
+
+# ---------------------------------------------------------------- stateless templates
+@pytest.mark.parametrize("text,name,hyper", [
+    ("""def train(theta, grad, sched):
+    d = sign(grad)
+    k = theta * 0.3
+    d = d + k
+    sched = sched * 0.005
+    d = d * sched
+    return d
+""", "signSGD", {"weight_decay": 0.3, "lr": 0.005}),
+    ("""def train(w, g, lr):
+    a = w * 0.001
+    b = g + a
+    c = lr * 0.2
+    u = b * c
+    return u
+""", "SGD", {"weight_decay": 0.001, "lr": 0.2}),
+    ("""def train(w, g, lr):
+    u = g * lr
+    return u
+""", "SGD", {"weight_decay": 0.0, "lr": 1.0}),
+])
+def test_stateless_programs_are_sgd_or_signsgd(text, name, hyper):
+    rec = recognize(parse(text))
+    assert rec.name == name
+    assert_hyper(rec.hyperparameters, hyper)
+    assert set(rec.bindings.values()) == set(rec.hyperparameters)
+    assert rec.program.n_slots == 0
+
+
+@pytest.mark.parametrize("text", [
+    """def train(w, g, lr):
+    u = tanh(g)
+    u = u * lr
+    return u
+""",
+    # sign descent that ignores the lr schedule: no template (the outcome probe's case)
+    """def train(w, g, lr):
+    u = sign(g)
+    u = u * 0.01
+    return u
+""",
+])
+def test_other_stateless_programs_are_new(text):
+    assert recognize(parse(text)).name == "new"
+
+
+def test_lion_with_a_positive_factor_inside_the_sign_is_lion():
+    # sign(2 c exp(w)) is sign(c): the recogniser's algebra drops positive factors too
+    rec = recognize(parse("""def train(w, g, m, lr):
+    c = interp(g, m, 0.9)
+    p = exp(w)
+    c = c * p
+    c = c * 2.0
+    d = sign(c)
+    m = interp(g, m, 0.99)
+    u = d * lr
+    return u, m
+"""))
+    assert rec.name == "Lion"
+    assert_hyper(rec.hyperparameters, {"beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0,
+                                       "lr": 1.0})
