@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from proxy_tasks import char_lm, denoise_ae, digits_mlp, noisy_quadratic
+from proxy_tasks import char_lm, denoise_ae, digits_mlp, noisy_quadratic, teacher_student
 from proxy_tasks.base import config_hash
 
 _MODULES = {
@@ -18,6 +18,7 @@ _MODULES = {
     "char_lm": (char_lm.CharLM, char_lm.SCALES),
     "denoise_ae": (denoise_ae.DenoiseAE, denoise_ae.SCALES),
     "noisy_quadratic": (noisy_quadratic.NoisyQuadratic, noisy_quadratic.SCALES),
+    "teacher_student": (teacher_student.TeacherStudent, teacher_student.SCALES),
 }
 TASK_NAMES = tuple(sorted(_MODULES))
 

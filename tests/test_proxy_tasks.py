@@ -138,3 +138,13 @@ def test_scales_exist_for_meta_validation():
             assert get_task(name, scale).scale == scale
     with pytest.raises(KeyError):
         get_task("digits_mlp", 7)
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_fitness_metric_is_positive(name):
+    """Fitness is a ratio to AdamW's metric, so a task's fitness metric must be > 0: a negative
+    one (e.g. -PSNR) would be floored and give every program the same score."""
+    task, data = tiny(name)
+    result = task.run(AdamW(lr=1e-2), [0, 1], data)
+    assert result.status == "ok" and all(m > 0 for m in result.metric)
+    assert task.config.failure_metric > 0
