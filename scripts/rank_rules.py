@@ -18,7 +18,9 @@ tasks (`--aggregate mean`, the evaluator's rule, or `geomean`).
         digits_mlp --seeds 8
 
 A task spec is NAME[@SCALE][:key=value,key=value]. A chosen lr on the edge of its grid is
-flagged '<' or '>' (possibly under-tuned in that direction).
+flagged '<' or '>' (possibly under-tuned in that direction). `z` compares each variant with
+the top one by the unpaired standard error; `zp` pairs them seed by seed (same seeds, same
+initialisation and data for every variant), which removes the seed-to-seed spread.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ from evaluator.fitness import normalise
 from proxy_tasks.rules import AdamW, Lion, Signum
 from scripts.calibrate import UNTUNED_ADAMW, parse_overrides, run_jobs, summary
 
-LR_GRID = tuple(float(f"{10 ** (e / 3):.3g}") for e in range(-12, -2))   # 1e-4 .. 1e-1
+
+def lr_grid(per_decade: int, lo: float, hi: float) -> list[float]:
+    """Log grid of learning rates in [lo, hi], `per_decade` points per factor of 10."""
+    first, last = math.floor(math.log10(lo) * per_decade), math.ceil(math.log10(hi) * per_decade)
+    grid = [float(f"{10 ** (e / per_decade):.3g}") for e in range(first, last + 1)]
+    return [lr for lr in grid if lo * 0.999 <= lr <= hi * 1.001]
+
 
 VARIANTS = {
     "adamw .9/.99": lambda lr: AdamW(lr=lr, beta2=0.99),
@@ -51,7 +59,16 @@ VARIANTS = {
     "lion .9/.99": lambda lr: Lion(lr=lr, beta1=0.9, beta2=0.99),
     "lion .95/.98": lambda lr: Lion(lr=lr, beta1=0.95, beta2=0.98),
     "lion .9/.999": lambda lr: Lion(lr=lr, beta1=0.9, beta2=0.999),
+    # weight decay variants (the defaults above: AdamW 0.01, sign methods 0.1)
+    "adamw .9/.999 wd0": lambda lr: AdamW(lr=lr, wd=0.0),
+    "adamw .9/.999 wd.1": lambda lr: AdamW(lr=lr, wd=0.1),
+    "adamw .9/.99 wd.1": lambda lr: AdamW(lr=lr, beta2=0.99, wd=0.1),
+    "lion .8/.95 wd0": lambda lr: Lion(lr=lr, beta1=0.8, beta2=0.95, wd=0.0),
+    "lion .8/.95 wd.3": lambda lr: Lion(lr=lr, beta1=0.8, beta2=0.95, wd=0.3),
+    "lion .9/.99 wd.3": lambda lr: Lion(lr=lr, beta1=0.9, beta2=0.99, wd=0.3),
+    "signum .9 wd.3": lambda lr: Signum(lr=lr, beta=0.9, wd=0.3),
 }
+DEFAULT_VARIANTS = [n for n in VARIANTS if "wd" not in n]
 
 
 def parse_task(spec: str):
@@ -96,8 +113,9 @@ def _jobs(tasks, rules, seeds):
 def rank(args):
     tasks = [parse_task(t) for t in args.tasks]
     tune, fresh = list(range(args.seeds)), list(range(1000, 1000 + args.seeds))
-    names = [n for n in VARIANTS if not args.only or family(n) in args.only or n in args.only]
-    grid = [lr for lr in LR_GRID if args.lr_min <= lr <= args.lr_max]
+    names = ([n for n in VARIANTS if family(n) in args.only or n in args.only] if args.only
+             else DEFAULT_VARIANTS)
+    grid = lr_grid(args.per_decade, args.lr_min, args.lr_max)
     rules = [VARIANTS[n](lr) for n in names for lr in grid]
     out = run_jobs(_jobs(tasks, [UNTUNED_ADAMW], tune) + _jobs(tasks, rules, tune), args.workers)
     T = len(tasks)
@@ -121,16 +139,20 @@ def report(args, tasks, best, rows) -> str:
     stats = {n: summary(s) for n, (s, _) in rows.items()}
     order = sorted(rows, key=lambda n: -stats[n][0])
     top_m, top_se = stats[order[0]]
+    top_seeds = rows[order[0]][0]
     head = f"tasks={args.tasks} seeds={args.seeds} aggregate={args.aggregate}"
     lines = [head + " (fitness vs untuned AdamW; higher is better)"]
     for n in order:
         m, se = stats[n]
         spread = math.hypot(se, top_se)
         z = (m - top_m) / spread if n != order[0] and spread > 0 else 0.0
+        # paired over seeds: every variant trains the same fresh seeds (init and data)
+        d_mean, d_se = summary(rows[n][0] - top_seeds)
+        zp = d_mean / d_se if n != order[0] and d_se > 0 else 0.0
         lr, edge, tune_fit = best[n]
         metrics = " ".join(f"{summary(r['metric'])[0]:.5g}" if r["status"] == "ok" else r["status"]
                            for r in rows[n][1])
-        lines.append(f"  {n:14s} lr {lr:<8.3g}{edge} fitness {m:7.3f} ± {se:.3f}  z {z:+6.1f}"
+        lines.append(f"  {n:14s} lr {lr:<8.3g}{edge} fitness {m:7.3f} ± {se:.3f}  z {z:+6.1f} zp {zp:+6.1f}"
                      f"  tune {tune_fit:7.3f}  metrics [{metrics}]")
     return "\n".join(lines)
 
@@ -143,6 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--uncapped", dest="cap", action="store_false",
                     help="rank by the uncapped ratio (the search caps each task at SCORE_CAP)")
     ap.add_argument("--only", nargs="*", default=[], help="families or variant names")
+    ap.add_argument("--per-decade", type=int, default=3, help="lr grid points per decade")
     ap.add_argument("--lr-min", type=float, default=1e-4)
     ap.add_argument("--lr-max", type=float, default=1e-1)
     ap.add_argument("--workers", type=int, default=2)

@@ -44,6 +44,9 @@ class MutationConfig:
     modify_weight: float = 1.0
     max_statements: int = 20  # inserts are not proposed at this length (AdamW has 9)
     max_tries: int = 1000  # attempts per child before giving up on a parent
+    # Constants in (0, 1) may also be modified as c -> 1 - (1 - c) * 2^N(0,1) (interp weights
+    # keep their memory scale sensible); False gives the paper's three modify kinds only.
+    ema_jitter: bool = True
 
 
 @dataclass
@@ -106,7 +109,7 @@ def from_dict(data: dict) -> Config:
 
 
 def _coerce(value, type_name: str, where: str):
-    kind = {"int": int, "float": float, "str": str}[type_name]
+    kind = {"int": int, "float": float, "str": str, "bool": bool}[type_name]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not kind:
@@ -138,6 +141,8 @@ def to_toml(config: Config) -> str:
 
 
 def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, float):

@@ -1,5 +1,11 @@
 """The mutator: insert a statement, delete one, or modify one argument (DESIGN.md §5).
 
+A constant strictly between 0 and 1 can also be jittered in `1 - c` ("ema", on by default,
+`mutation.ema_jitter`): such constants are mostly interp weights, whose useful values
+(0.9, 0.99, 0.999) differ in their distance to 1, not in their size -- an addition to the
+paper's operators, made because a CPU budget cannot afford the paper's ~50% of children
+whose beta was scaled past 1 (an exploding EMA).
+
 Every choice draws from an injected `numpy.random.Generator`, so a run is reproducible from
 its seed. Operators only build type-plausible children from the pool table; `is_valid` (names
 defined before use, then `primitives.analysis.check`) is the judge, and the mutator retries
@@ -127,7 +133,7 @@ def delete(program: Program, kinds, rng):
             f"delete {index + 1}: {format_statement(removed)}")
 
 
-def modify(program: Program, kinds, rng):
+def modify(program: Program, kinds, rng, ema: bool = True):
     with_args = [i for i, s in enumerate(program.statements) if s.args]
     index = _pick(rng, with_args)
     stmt = program.statements[index]
@@ -136,6 +142,7 @@ def modify(program: Program, kinds, rng):
     others = [n for n, k in _scope(program, kinds, index).items() if _fits(need, k) and n != current]
     choices = (["variable"] if others else []) + (["constant"] if need != TENSOR else [])
     choices += [] if isinstance(current, str) else ["scale"]
+    choices += ["ema"] if ema and not isinstance(current, str) and 0 < current < 1 else []
     if not choices:
         return None, ""
     how = _pick(rng, choices)
@@ -143,8 +150,11 @@ def modify(program: Program, kinds, rng):
         new = _pick(rng, others)
     elif how == "constant":
         new = float(rng.normal())
-    else:  # multiplicative jitter keeps the sign and explores orders of magnitude
+    elif how == "scale":  # multiplicative jitter keeps the sign and explores orders of magnitude
         new = float(current * 2.0 ** rng.normal())
+    else:  # "ema": jitter the distance to 1 -- an interp weight's memory, 1/(1-c) steps --
+        # on a log scale; c stays < 1, where "scale" sends 0.999 past 1 half of the time
+        new = float(1.0 - (1.0 - current) * 2.0 ** rng.normal())
     args = stmt.args[:pos] + (new,) + stmt.args[pos + 1:]
     statements = list(program.statements)
     statements[index] = Statement(stmt.target, stmt.op, args)
@@ -181,7 +191,10 @@ class Mutator:
         invalid = unchanged = 0
         for _ in range(self.config.max_tries if ops else 0):
             op = self._choose(ops, rng)
-            child, detail = _APPLY[op](parent, kinds, rng)
+            if op == "modify":
+                child, detail = modify(parent, kinds, rng, ema=self.config.ema_jitter)
+            else:
+                child, detail = _APPLY[op](parent, kinds, rng)
             if child is None or not _well_formed(child):
                 invalid += 1
                 continue

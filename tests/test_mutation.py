@@ -52,7 +52,7 @@ def test_every_operator_eventually_and_children_always_valid_new_and_round_trip(
                forbidden=lambda m: child_problems(ADAMW, m))
 
 
-def test_modify_eventually_uses_variables_new_constants_and_scaled_constants():
+def test_modify_eventually_uses_variables_new_constants_scaled_and_ema_jittered_constants():
     rng = np.random.default_rng(1)
     kinds = infer_kinds(ADAMW).kinds
 
@@ -60,12 +60,30 @@ def test_modify_eventually_uses_variables_new_constants_and_scaled_constants():
         child, detail = modify(ADAMW, kinds, rng)
         return child, detail
 
-    def scale_changes_sign(x):  # a scaled constant keeps its sign: 0.9 * 2^N(0,1) > 0
+    def forbidden(x):
+        # a scaled constant keeps its sign: 0.9 * 2^N(0,1) > 0; an ema-jittered interp
+        # weight stays below 1: 1 - (1 - 0.9) * 2^N(0,1) < 1 (the EMA cannot explode)
         _, detail = x
-        return "(scale)" in detail and detail.split("-> ")[1].startswith("-")
+        if "(scale)" not in detail and "(ema)" not in detail:
+            return False
+        new = float(detail.split("-> ")[1])
+        return ("(scale)" in detail and new < 0) or ("(ema)" in detail and new >= 1)
 
     eventually(sample, lambda x: x[1].split("(")[1].split(")")[0],
-               {"variable", "constant", "scale"}, 500, forbidden=scale_changes_sign)
+               {"variable", "constant", "scale", "ema"}, 800, forbidden=forbidden)
+
+
+def test_ema_jitter_only_touches_constants_in_the_unit_interval_and_can_be_switched_off():
+    rng, kinds = np.random.default_rng(5), infer_kinds(ADAMW).kinds
+    for _ in range(400):
+        _, detail = modify(ADAMW, kinds, rng)
+        if "(ema)" in detail:   # AdamW's constants: 0.9, 0.999, 0.01, 0.001 (all in (0, 1))
+            old = float(detail.split(": ")[1].split(" ->")[0])
+            assert 0 < old < 1
+        _, detail = modify(ADAMW, kinds, rng, ema=False)
+        assert "(ema)" not in detail
+    mutator = Mutator(MutationConfig(ema_jitter=False, insert_weight=0, delete_weight=0))
+    assert all("(ema)" not in mutator.mutate(ADAMW, rng).detail for _ in range(300))
 
 
 def test_insert_eventually_uses_every_pool_function_and_both_target_kinds():
