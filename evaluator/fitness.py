@@ -8,14 +8,20 @@ with metrics of very different size -- an error rate of 0.03, a loss of 1.4):
 
 where `baseline(seed)` is the AdamW reference program's metric on the *same seed* (same
 initialisation and data stream, so the ratio is a paired comparison and seed noise largely
-cancels). Both numbers are floored at `METRIC_FLOOR` (metrics are non-negative by the task
+cancels). Both numbers are floored at `METRIC_FLOOR` (metrics are positive by the task
 contract; the floor only keeps 0/0 finite) and the ratio is capped at `SCORE_CAP`, so a
 score lies in (0, SCORE_CAP]. AdamW scores exactly 1.0 on every task; 1.25 means "the metric
 is 1.25x better than AdamW's"; a program that does nothing typically scores well below 1.
 
-A task's score is the mean of its per-seed scores; the aggregate is the mean of the task
-scores (equivalently, the mean over seeds of the per-seed aggregates, whose spread across
-seeds `seed_aggregates()` exposes as the noise estimate the simplifier needs).
+Scores are ratios, so they are averaged *geometrically*: a task's score is the geometric
+mean of its per-seed scores and the aggregate the geometric mean of the task scores
+(equivalently, the geometric mean over seeds of the per-seed aggregates, whose spread across
+seeds `seed_aggregates()` exposes as the noise estimate the simplifier needs). Why not the
+arithmetic mean: the warm start is far from tuned, so ratios span orders of magnitude, and
+an arithmetic mean (with the earlier cap of 10) let one task decide the suite -- measured on
+the first default suite, where a 10x-capped heavy-tailed quadratic made the sign of the
+current gradient win although it was the worst sign method on the other task
+(docs/PROXIES.md). A geometric mean makes a 2x gain on one task worth a 2x loss on another.
 
 Failures are values: a program that is invalid, diverges (NaN/Inf/exploding loss), runs out
 of time or raises gets `FAILURE_FITNESS` (0.0, below any finished program's score) as its
@@ -29,7 +35,7 @@ from dataclasses import dataclass, field
 
 STATUSES = ("ok", "invalid", "diverged", "timeout", "error")
 FAILURE_FITNESS = 0.0
-SCORE_CAP = 10.0
+SCORE_CAP = 1000.0   # only keeps a metric that reaches 0 finite; geometric means bound its weight
 METRIC_FLOOR = 1e-12
 # Outcomes that depend only on (program, suite, seeds): safe to cache. A timeout depends on
 # machine load and an error may be a crashed worker, so those are re-evaluated next time.
@@ -45,6 +51,14 @@ def normalise(metric: float, baseline: float, lower_is_better: bool) -> float:
 
 
 def _mean(values) -> float:
+    """Geometric mean; any failed (0) value makes it 0, an empty list is a failure."""
+    values = list(values)
+    if not values or min(values) <= 0:
+        return FAILURE_FITNESS
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def _arithmetic_mean(values) -> float:
     values = list(values)
     return sum(values) / len(values) if values else FAILURE_FITNESS
 
@@ -53,7 +67,7 @@ def _mean(values) -> float:
 class TaskFitness:
     """One task's outcome: metric per seed, the baseline's, and the normalised score."""
     metric_mean: float            # mean over seeds of the task's metric
-    score: float                  # mean over seeds of the per-seed scores
+    score: float                  # geometric mean over seeds of the per-seed scores
     per_seed: tuple[float, ...]   # the metric for each seed, in the order of Fitness.seeds
     seed_scores: tuple[float, ...]
     baseline: tuple[float, ...]   # AdamW's metric for each seed
@@ -70,7 +84,7 @@ class TaskFitness:
                                 for m, b in zip(per_seed, baseline))
         else:
             seed_scores = (FAILURE_FITNESS,) * len(per_seed)
-        return cls(_mean(per_seed), _mean(seed_scores), per_seed, seed_scores, baseline,
+        return cls(_arithmetic_mean(per_seed), _mean(seed_scores), per_seed, seed_scores, baseline,
                    bool(lower_is_better), status, int(steps), float(seconds))
 
     def to_dict(self) -> dict:
@@ -130,7 +144,8 @@ class Fitness:
                    suite_version)
 
     def seed_aggregates(self) -> list[float]:
-        """Aggregate per seed (mean over tasks of that seed's score): the seed-noise sample."""
+        """Aggregate per seed (geometric mean over tasks of that seed's score): the seed-noise
+        sample; their geometric mean is `aggregate`."""
         if not self.tasks:
             return [self.aggregate] * len(self.seeds)
         columns = zip(*(t.seed_scores for t in self.tasks.values()))

@@ -27,12 +27,12 @@ from proxy_tasks.base import ProxyTask, TrainConfig
 class TeacherStudentConfig(TrainConfig):
     d_in: int = 32
     classes: int = 10
-    teacher_hidden: int = 64
+    teacher_hidden: int = 16     # narrower than the student: it can be fitted exactly
     hidden: tuple = (64,)
     temperature: float = 0.5     # teacher logits / T before sampling: lower = cleaner labels
-    n_train: int = 50_000
+    n_train: int = 0             # 0: a fresh example every time (a stream); N: a fixed pool
     n_test: int = 4096
-    steps: int = 2000
+    steps: int = 1000
     batch_size: int = 128
     metric: str = "kl"
     failure_metric: float = 10.0
@@ -40,24 +40,37 @@ class TeacherStudentConfig(TrainConfig):
 
 
 SCALES = {
-    0: TeacherStudentConfig(hidden=(8,), steps=30, batch_size=16, n_train=2000, n_test=256),
+    0: TeacherStudentConfig(hidden=(8,), steps=30, batch_size=16, n_test=256),
     1: TeacherStudentConfig(),
-    10: TeacherStudentConfig(hidden=(256, 128), steps=8000, batch_size=256, n_train=500_000),
-    100: TeacherStudentConfig(hidden=(1024, 512), steps=30_000, batch_size=1024,
-                              n_train=2_000_000),
+    10: TeacherStudentConfig(hidden=(256, 128), steps=4000, batch_size=256),
+    100: TeacherStudentConfig(hidden=(1024, 512), steps=16_000, batch_size=1024),
 }
 
 
-def _teacher(cfg: TeacherStudentConfig, x: np.ndarray) -> np.ndarray:
-    """Fixed random 2-layer tanh teacher (rng 0): logits scaled to unit variance, / T."""
+def teacher(cfg: TeacherStudentConfig) -> dict[str, np.ndarray]:
+    """Fixed random 2-layer ReLU teacher (rng 0), its logits scaled to unit variance / T.
+
+    The student has the teacher's architecture but is wider, so the excess test loss is
+    optimisation and estimation error, not a capacity limit every optimizer shares."""
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((cfg.d_in, cfg.teacher_hidden)) / np.sqrt(cfg.d_in)
     w2 = rng.standard_normal((cfg.teacher_hidden, cfg.classes)) / np.sqrt(cfg.teacher_hidden)
-    logits = np.tanh(x @ w1 * 2.0) @ w2
-    logits /= logits.std() * cfg.temperature
-    logits -= logits.max(axis=1, keepdims=True)
+    probe = np.random.default_rng(3).standard_normal((8192, cfg.d_in))
+    scale = 1.0 / ((np.maximum(probe @ w1, 0.0) @ w2).std() * cfg.temperature)
+    return {"t_w1": w1.astype(np.float32), "t_w2": (w2 * scale).astype(np.float32)}
+
+
+def teacher_probs(t: dict, x: np.ndarray) -> np.ndarray:
+    logits = np.maximum(x @ t["t_w1"], 0.0) @ t["t_w2"]
+    logits = logits - logits.max(axis=-1, keepdims=True)
     p = np.exp(logits)
-    return p / p.sum(axis=1, keepdims=True)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def sample_labels(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One label per row of p (inverse-CDF sampling)."""
+    u = rng.random((*p.shape[:-1], 1))
+    return np.minimum((p.cumsum(axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)
 
 
 class TeacherStudent(ProxyTask):
@@ -66,15 +79,15 @@ class TeacherStudent(ProxyTask):
 
     def load_data(self):
         cfg = self.config
+        t = teacher(cfg)
         rng = np.random.default_rng(1)
-        x_train = rng.standard_normal((cfg.n_train, cfg.d_in)).astype(np.float32)
         x_test = rng.standard_normal((cfg.n_test, cfg.d_in)).astype(np.float32)
-        p_train = _teacher(cfg, x_train)
-        # one fixed label draw per training example (inverse-CDF sampling, rng 2)
-        u = np.random.default_rng(2).random((cfg.n_train, 1))
-        y_train = np.minimum((p_train.cumsum(axis=1) < u).sum(axis=1), cfg.classes - 1)
-        return {"x_train": x_train, "y_train": y_train.astype(np.int64), "x_test": x_test,
-                "p_test": _teacher(cfg, x_test).astype(np.float32)}
+        data = {**t, "x_test": x_test, "p_test": teacher_probs(t, x_test).astype(np.float32)}
+        if cfg.n_train:   # a fixed pool with one fixed label draw per example (rng 2)
+            x_train = rng.standard_normal((cfg.n_train, cfg.d_in)).astype(np.float32)
+            y = sample_labels(teacher_probs(t, x_train), np.random.default_rng(2))
+            data.update(x_train=x_train, y_train=y.astype(np.int64))
+        return data
 
     def init_params(self, seeds, device):
         rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
@@ -87,12 +100,33 @@ class TeacherStudent(ProxyTask):
 
     def batches(self, seeds, data, device):
         rngs = seeding.seed_rngs(seeds, self.salt, seeding.DATA)
+        if not self.config.n_train:
+            return self._stream(rngs, data, device)
         stream = seeding.IndexStream(rngs, len(data["y_train"]), self.config.batch_size, device)
         x, y = data["x_train"], data["y_train"]
 
         def next_batch():
             idx = stream.next()
             return x[idx], y[idx]
+        return next_batch
+
+    def _stream(self, rngs, data, device, chunk: int = 64):
+        """Fresh examples every step (no epochs, nothing to overfit), `chunk` steps at a time;
+        seed k's examples come from seed k's generator only."""
+        cfg, buf = self.config, []
+        t = {k: data[k].cpu().numpy() for k in ("t_w1", "t_w2")}
+
+        def next_batch():
+            if not buf:
+                xs, ys = [], []
+                for rng in rngs:
+                    x = rng.standard_normal((chunk, cfg.batch_size, cfg.d_in)).astype(np.float32)
+                    xs.append(x)
+                    ys.append(sample_labels(teacher_probs(t, x), rng))
+                x = torch.from_numpy(np.stack(xs, 1)).to(device)
+                y = torch.from_numpy(np.stack(ys, 1).astype(np.int64)).to(device)
+                buf.extend(zip(x.unbind(0)[::-1], y.unbind(0)[::-1]))
+            return buf.pop()
         return next_batch
 
     def forward(self, params, x):

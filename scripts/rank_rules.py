@@ -11,7 +11,7 @@ by that fresh-seed result. With one task the ranking is by the task's raw metric
 several (`--tasks A B ...`) one lr per variant serves every task -- the search also needs one
 program for the whole suite -- and the ranking is by the search's fitness: per seed and task
 the ratio to the untuned AdamW warm start (evaluator.fitness.normalise, capped), averaged over
-tasks (`--aggregate mean`, the evaluator's rule, or `geomean`).
+tasks (`--aggregate geomean`, the evaluator's rule, or `mean`).
 
     .venv/bin/python -m scripts.rank_rules --tasks noisy_quadratic:tail=3.0 --seeds 8
     .venv/bin/python -m scripts.rank_rules --tasks noisy_quadratic:tail=2.0,steps=4000 \
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", required=True, help="NAME[@SCALE][:k=v,...]")
     ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--aggregate", choices=("mean", "geomean"), default="mean")
+    ap.add_argument("--aggregate", choices=("mean", "geomean"), default="geomean")
     ap.add_argument("--uncapped", dest="cap", action="store_false",
                     help="rank by the uncapped ratio (the search caps each task at SCORE_CAP)")
     ap.add_argument("--only", nargs="*", default=[], help="families or variant names")

@@ -80,11 +80,23 @@ def test_adamw_scores_exactly_one_on_every_task():
     assert all(t.score == 1.0 and t.seed_scores == (1.0, 1.0) for t in fitness.tasks.values())
 
 
-def test_other_programs_differ_from_the_baseline_and_aggregate_is_mean_of_seeds():
+def test_other_programs_differ_from_the_baseline_and_aggregate_is_geometric_mean_of_seeds():
     fitness = evaluate(reference_text("sgdm"), "test", SEEDS)
     assert fitness.status == "ok" and fitness.aggregate != 1.0
     assert 0 < fitness.aggregate <= SCORE_CAP
-    assert math.isclose(sum(fitness.seed_aggregates()) / len(SEEDS), fitness.aggregate)
+    per_seed = fitness.seed_aggregates()
+    assert math.isclose(math.prod(per_seed) ** (1 / len(SEEDS)), fitness.aggregate)
+
+
+def test_tasks_combine_geometrically_so_a_gain_on_one_offsets_an_equal_loss_on_another():
+    """Scores are ratios: 2x better on one task and 2x worse on another is AdamW's 1.0, and a
+    huge ratio on one task cannot outvote the others (the arithmetic mean gave 1.25)."""
+    def task(scores):
+        return TaskFitness.scored([1.0 / s for s in scores], [1.0] * len(scores), True, "ok",
+                                  10, 0.1)
+    fitness = Fitness.from_tasks({"a": task([2.0, 2.0]), "b": task([0.5, 0.5])}, (0, 1), 0.2)
+    assert math.isclose(fitness.aggregate, 1.0)
+    assert all(math.isclose(a, 1.0) for a in fitness.seed_aggregates())
 
 
 def test_higher_is_better_metrics_are_normalised_the_other_way():
