@@ -44,7 +44,7 @@ class MutationConfig:
     modify_weight: float = 1.0
     max_statements: int = 20  # inserts are not proposed at this length (AdamW has 9)
     max_tries: int = 1000  # attempts per child before giving up on a parent
-    # Constants in (0, 1) may also be modified as c -> 1 - (1 - c) * 2^N(0,1) (interp weights
+    # Constants in [0.5, 1) may also be modified as c -> 1 - (1 - c) * 2^N(0,1) (interp weights
     # keep their memory scale sensible); False gives the paper's three modify kinds only.
     ema_jitter: bool = True
 

@@ -1,6 +1,6 @@
 """The mutator: insert a statement, delete one, or modify one argument (DESIGN.md §5).
 
-A constant strictly between 0 and 1 can also be jittered in `1 - c` ("ema", on by default,
+A constant in [0.5, 1) can also be jittered in `1 - c` ("ema", on by default,
 `mutation.ema_jitter`): such constants are mostly interp weights, whose useful values
 (0.9, 0.99, 0.999) differ in their distance to 1, not in their size -- an addition to the
 paper's operators, made because a CPU budget cannot afford the paper's ~50% of children
@@ -30,6 +30,9 @@ from search.config import MutationConfig
 OPERATORS = ("insert", "delete", "modify")
 POOL_NAMES = tuple(POOL)  # insertion samples functions uniformly from the table
 MAX_CONSTANT = 1e300  # the parser rejects larger literals; children must round-trip
+# "ema" jitter applies to constants in [EMA_LOW, 1): interp weights. A small constant (a peak
+# lr 1e-3, a weight decay 0.01) would be sent negative or to ~0.5 by it; "scale" suits those.
+EMA_LOW = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def modify(program: Program, kinds, rng, ema: bool = True):
     others = [n for n, k in _scope(program, kinds, index).items() if _fits(need, k) and n != current]
     choices = (["variable"] if others else []) + (["constant"] if need != TENSOR else [])
     choices += [] if isinstance(current, str) else ["scale"]
-    choices += ["ema"] if ema and not isinstance(current, str) and 0 < current < 1 else []
+    choices += ["ema"] if ema and not isinstance(current, str) and EMA_LOW <= current < 1 else []
     if not choices:
         return None, ""
     how = _pick(rng, choices)
