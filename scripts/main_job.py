@@ -145,11 +145,12 @@ def compare(args, config, programs: dict, scale: int):
         names = list(programs)
         for k, name in enumerate(names):
             backend.submit(k, programs[name])
-        results = {}
+        results, statuses = {}, {}
         while len(results) < len(names):
             for k, fitness, _ in backend.poll(timeout_s=5.0):
                 results[names[k]] = mean_stderr(fitness)
-    return suite.name, {name: results[name] for name in names}
+                statuses[names[k]] = getattr(fitness, "status", "ok")
+    return suite.name, {name: results[name] for name in names}, statuses
 
 
 def main(argv=None) -> int:
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     result = simplify_winner(final_text, config)
     rec = result.recognition
     scale = int(args.scales.split(",")[0])
-    suite_name, table = compare(args, config, {
+    suite_name, table, statuses = compare(args, config, {
         "discovered (raw)": final_text, "discovered (simplified)": format_program(result.program),
         "AdamW (reference)": reference_text("adamw"),
         "Lion (reference, lr 1e-4)": reference_text("lion")}, scale)
@@ -177,7 +178,11 @@ def main(argv=None) -> int:
     print(f"recognised: {rec.name}" + (f" ({hp})" if hp else ""))
     print(f"\nfitness on meta-validation suite {suite_name} (AdamW = 1.0; mean ± s.e. over seeds):")
     for name, (mean, err) in table.items():
-        print(f"  {name:26s} {mean:.3f} ± {err:.3f}")
+        status = "" if statuses[name] == "ok" else f"  ({statuses[name]})"
+        print(f"  {name:26s} {mean:.3f} ± {err:.3f}{status}")
+    if statuses["discovered (raw)"] != "ok" and statuses["discovered (simplified)"] != "ok":
+        print("warning: the discovered program failed on the meta-validation suite; it is "
+              "exported, but it does not transfer to the larger tasks")
     print(f"\nexported optimizer ({which}): {exported}")
     print(f"run directory: {run_dir}  (optsearch inspect {run_dir} report)")
     print(f"total wall time: {(time.monotonic() - t0) / 60:.1f} min")
