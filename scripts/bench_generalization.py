@@ -1,7 +1,7 @@
 """Generalisation benchmark: the discovered optimizer vs tuned AdamW on tasks the search never saw.
 
-The default search suite is noisy_quadratic + digits_mlp, so this trains on char_lm and
-denoise_ae (scale 1) by default. Each optimizer is a program: a program file, a run
+The default search suite is noisy_quadratic + teacher_student, so this trains on char_lm and
+denoise_ae (scale 1) by default; digits_mlp is unseen too. Each optimizer is a program: a program file, a run
 directory (its best.py), or a reference name (`lion`, `signum`, ...); AdamW (the reference
 program, the search's warm start) is always added as the baseline.
 

@@ -6,6 +6,7 @@ changed children: what the driver proposes) and classifies each one's live behav
 proposals a search needs before selection can act on such a program at all.
 
     .venv/bin/python -m scripts.bench_mutation_odds --parent adamw --n 20000
+    .venv/bin/python -m scripts.bench_mutation_odds --replace-weight 0   # the paper's operators
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import time
 import numpy as np
 
 from scripts.programs import read_program
+from search.config import MutationConfig
 from search.mutation import Mutator
 from search.outcome import SIGN_ANY, classify, sign_based
 
 
-def sample(parent, n: int, seed: int) -> tuple[collections.Counter, dict]:
-    rng, mutator = np.random.default_rng(seed), Mutator()
+def sample(parent, n: int, seed: int, replace_weight: float = 1.0
+           ) -> tuple[collections.Counter, dict]:
+    rng = np.random.default_rng(seed)
+    mutator = Mutator(MutationConfig(replace_weight=replace_weight))
     classes, examples = collections.Counter(), {}
     for _ in range(n):
         child = mutator.mutate(parent, rng).child
@@ -39,12 +43,16 @@ def main(argv=None) -> int:
     ap.add_argument("--parent", default="adamw", help="program file or reference name")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--replace-weight", type=float, default=MutationConfig.replace_weight,
+                    help="weight of the 'replace' operator (0: the paper's three operators)")
     args = ap.parse_args(argv)
     from primitives.printer import format_program
 
     t0 = time.time()
-    classes, examples = sample(read_program(args.parent), args.n, args.seed)
-    print(f"{args.n} one-mutation children of {args.parent} ({time.time() - t0:.0f} s):")
+    classes, examples = sample(read_program(args.parent), args.n, args.seed,
+                                  args.replace_weight)
+    print(f"{args.n} one-mutation children of {args.parent}, replace weight "
+          f"{args.replace_weight:g} ({time.time() - t0:.0f} s):")
     for cls, count in classes.most_common():
         print(f"  {cls:16s} {count:6d}  {count / args.n:.2e}")
     sign = sum(c for k, c in classes.items() if k in SIGN_ANY)

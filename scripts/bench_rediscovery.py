@@ -69,7 +69,7 @@ def run_searches(args) -> list[str]:
     run_dirs = []
     for seed in args.seeds:
         ns = argparse.Namespace(config=args.config, budget=args.budget, seed=seed,
-                                init="adamw", workers=args.workers, address=args.address,
+                                init=None, workers=args.workers, address=args.address,
                                 backend=args.backend, suite=args.suite, fake_delay=None)
         config = build_config(ns)
         run_dir = os.path.join(out, f"seed{seed}")

@@ -6,6 +6,11 @@ suite, simplifies the winner (sympy rules, then ablation measured over seeds), r
 exports it as a torch optimizer, and compares it with AdamW and Lion on meta-validation.
 
 Usage: .venv/bin/python -m scripts.main_job [--minutes 11] [--seed 0] [--out DIR] ...
+       .venv/bin/python -m scripts.main_job --from-run RUN_DIR   # a finished search: funnel on
+
+The comparison includes AdamW and Lion with their step size tuned the way the search's warm
+start is (search.init_lr_factors, best on the search suite): against the references at their
+fixed lr 1e-3 / 1e-4 any program that merely found a better step size would look like a win.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def parse_args(argv):
     p.add_argument("--suite", help="proxy suite for the search")
     p.add_argument("--scales", default="10", help="funnel stages, e.g. '10' or '10,100'")
     p.add_argument("--top-k", type=int, default=3, help="programs entering the funnel")
+    p.add_argument("--from-run", metavar="RUN_DIR",
+                   help="skip the search: funnel, simplify and export this finished run")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     args.init, args.fake_delay = None, None
@@ -44,6 +51,8 @@ def run_search(args):
     from search.backend import worker_count
     from search.driver import start_run
 
+    if args.from_run:
+        return existing_run(args.from_run)
     config = build_config(args)
     run_dir = args.out or default_run_dir(config.search.seed)
     init = config.search.init
@@ -54,6 +63,46 @@ def run_search(args):
     if execute(driver, run_dir, quiet=args.quiet, deadline=deadline) != 0:
         raise KeyboardInterrupt
     return run_dir, config
+
+
+def existing_run(run_dir):
+    from search.config import ConfigError, load
+    from search.store import DB_NAME
+
+    if not os.path.exists(os.path.join(run_dir, DB_NAME)):
+        raise UserError(f"{run_dir}: not a run directory (no {DB_NAME})")
+    try:
+        config = load(os.path.join(run_dir, "config.toml"))
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    print(f"search: using the finished run {run_dir} (suite {config.evaluation.suite})")
+    return run_dir, config
+
+
+def lr_tuned_references(args, config, names=("adamw", "lion")):
+    """Each reference at the best of the warm start's lr factors on the search suite."""
+    from primitives.printer import format_program
+    from primitives.reference import load_reference
+    from search.funnel import mean_stderr
+    from search.warm_start import lr_sweep, parse_factors
+
+    factors = parse_factors(config.search.init_lr_factors)
+    jobs = [(name, f, format_program(p)) for name in names
+            for f, p in zip(factors, lr_sweep(load_reference(name), factors))]
+    seeds = tuple(range(config.evaluation.seeds))
+    with backend_factory(args, seeds)(config.evaluation.suite) as backend:
+        for k, (_, _, text) in enumerate(jobs):
+            backend.submit(k, text)
+        scores = {}
+        while len(scores) < len(jobs):
+            for k, fitness, _ in backend.poll(timeout_s=5.0):
+                mean = mean_stderr(fitness)[0]
+                scores[k] = mean if math.isfinite(mean) else -math.inf
+    best = {}
+    for k, (name, f, text) in enumerate(jobs):
+        if name not in best or scores[k] > best[name][0]:
+            best[name] = (scores[k], f, text)
+    return {name: (f, text) for name, (_, f, text) in best.items()}
 
 
 def backend_factory(args, seeds):
@@ -166,10 +215,13 @@ def main(argv=None) -> int:
     result = simplify_winner(final_text, config)
     rec = result.recognition
     scale = int(args.scales.split(",")[0])
+    tuned = lr_tuned_references(args, config)
     suite_name, table, statuses = compare(args, config, {
         "discovered (raw)": final_text, "discovered (simplified)": format_program(result.program),
         "AdamW (reference)": reference_text("adamw"),
-        "Lion (reference, lr 1e-4)": reference_text("lion")}, scale)
+        "Lion (reference, lr 1e-4)": reference_text("lion"),
+        f"AdamW (lr x{tuned['adamw'][0]:g}, tuned)": tuned["adamw"][1],
+        f"Lion (lr x{tuned['lion'][0]:g}, tuned)": tuned["lion"][1]}, scale)
     program, recognition, which = choose_export(table, result, final_text)
     exported = export(run_dir, program, recognition)
     print("\n=== discovered program ===\n" + final_text)
@@ -179,7 +231,7 @@ def main(argv=None) -> int:
     print(f"\nfitness on meta-validation suite {suite_name} (AdamW = 1.0; mean ± s.e. over seeds):")
     for name, (mean, err) in table.items():
         status = "" if statuses[name] == "ok" else f"  ({statuses[name]})"
-        print(f"  {name:26s} {mean:.3f} ± {err:.3f}{status}")
+        print(f"  {name:28s} {mean:.3f} ± {err:.3f}{status}")
     if statuses["discovered (raw)"] != "ok" and statuses["discovered (simplified)"] != "ok":
         print("warning: the discovered program failed on the meta-validation suite; it is "
               "exported, but it does not transfer to the larger tasks")

@@ -11,6 +11,8 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 
+from search.warm_start import parse_factors
+
 
 class ConfigError(ValueError):
     """A configuration the user must fix (the CLI prints it as one line)."""
@@ -27,6 +29,10 @@ class SearchConfig:
     seed: int = 0
     init: str = "adamw"  # a program file, a reference name, or "random"
     random_init_statements: int = 6  # statements per random initial program
+    # Warm start at these multiples of the initial program's step size (search.warm_start);
+    # the population starts as P copies of the best. "1" is the paper's warm start; the
+    # default spans AdamW's lr constant 5e-4 .. 3.2e-2 (best on the default suite: 1.6e-2).
+    init_lr_factors: str = "0.5,1,2,4,8,16,32"
     islands: int = 1  # independent populations (no migration), asked round-robin
     # Restart an island once its best has not improved for this many evaluations (0 = never):
     # from "best" (population refilled with its best program) or "initial" (init again).
@@ -42,6 +48,9 @@ class MutationConfig:
     insert_weight: float = 1.0
     delete_weight: float = 1.0
     modify_weight: float = 1.0
+    # Swap a statement's function, keeping the arguments that fit (not one of the paper's
+    # operators; 0 gives the paper's three). See search/mutation.py for why.
+    replace_weight: float = 1.0
     max_statements: int = 20  # inserts are not proposed at this length (AdamW has 9)
     max_tries: int = 1000  # attempts per child before giving up on a parent
     # Constants in [0.5, 1) may also be modified as c -> 1 - (1 - c) * 2^N(0,1) (interp weights
@@ -74,11 +83,15 @@ class Config:
         _require(s.tournament_size >= 1, "search.tournament_size must be >= 1")
         _require(s.budget >= 0, "search.budget must be >= 0")
         _require(s.islands >= 1, "search.islands must be >= 1")
+        try:
+            parse_factors(s.init_lr_factors)
+        except ValueError as exc:
+            raise ConfigError(f"config: search.init_lr_factors: {exc}") from None
         _require(s.restart_plateau >= 0, "search.restart_plateau must be >= 0")
         _require(s.restart_from in ("best", "initial"),
                  "search.restart_from must be 'best' or 'initial'")
         _require(s.max_proposals_per_eval >= 1, "search.max_proposals_per_eval must be >= 1")
-        weights = (m.insert_weight, m.delete_weight, m.modify_weight)
+        weights = (m.insert_weight, m.delete_weight, m.modify_weight, m.replace_weight)
         _require(all(w >= 0 and math.isfinite(w) for w in weights) and sum(weights) > 0,
                  "mutation weights must be finite, >= 0 and not all 0")
         _require(m.max_statements >= 1 and m.max_tries >= 1,

@@ -27,6 +27,7 @@ from search.config import Config, load, to_toml
 from search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
 from search.mutation import Mutator
 from search.store import DB_NAME, CachedFitness, RunStore, StoreCache
+from search.warm_start import lr_sweep, parse_factors
 
 POLL_S = 0.5
 COUNTERS = ("proposed", "invalid", "unchanged", "cache_hits", "evaluated", "failed", "restarts")
@@ -61,8 +62,9 @@ class Driver:
         self.budget = s.budget
         self.rng = np.random.default_rng(s.seed)
         mutator = Mutator(config.mutation)
+        initials = lr_sweep(initial, parse_factors(s.init_lr_factors)) if initial else None
         self.islands = [RegularizedEvolution(s.population_size, s.tournament_size, mutator,
-                                             initial, s.random_init_statements)
+                                             initials, s.random_init_statements)
                         for _ in range(s.islands)]
         self.cache = StoreCache(store, cache_version(backend, config.evaluation))
         self.shared_cache = open_shared_cache(config.evaluation)

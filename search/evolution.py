@@ -31,7 +31,7 @@ class Individual:
 class Proposal:
     program: Program
     parent_id: int | None
-    op: str  # "init", "insert", "delete", "modify"
+    op: str  # "init", "insert", "delete", "modify", "replace"
     detail: str
     structural_hash: str | None
     epoch: int  # population generation; restarts bump it and orphan older proposals
@@ -48,28 +48,39 @@ def selection_value(aggregate) -> float:
 
 class RegularizedEvolution:
     def __init__(self, population_size: int, tournament_size: int, mutator: Mutator,
-                 initial: Program | None, random_init_statements: int = 6):
-        # initial=None: the population starts from P random programs; else from P copies of
-        # `initial` (evaluated once, as in the paper's warm start from AdamW).
+                 initial: Program | list[Program] | None, random_init_statements: int = 6):
+        # initial=None: the population starts from P random programs; else each initial program
+        # (the warm start, or its lr sweep: search.warm_start) is evaluated once and the
+        # population is P copies of the best of them, as in the paper's warm start from AdamW.
         self.P, self.T = population_size, tournament_size
         self.mutator = mutator
-        self.initial = initial
+        if isinstance(initial, Program):
+            initial = [initial]
+        self.initials: list[Program] = list(initial or [])
         self.random_init_statements = random_init_statements
         self.population: deque[Individual] = deque()
         self.epoch = 0
         self.init_asked = 0
+        self.init_told: list[Individual] = []  # warm-start programs evaluated this epoch
         self.best: Individual | None = None
         self.since_improvement = 0  # evaluations told since `best` last improved
 
     @property
+    def initial(self) -> Program | None:
+        return self.initials[0] if self.initials else None
+
+    @property
     def init_count(self) -> int:
-        return 1 if self.initial is not None else self.P
+        return len(self.initials) if self.initials else self.P
 
     def ask(self, rng) -> Proposal | None:
-        """The next program to evaluate, or None until a pending initial program is told."""
+        """The next program to evaluate, or None until the pending initial programs are told."""
         if self.init_asked < self.init_count:
             self.init_asked += 1
-            program = self.initial or self.mutator.random_program(rng, self.random_init_statements)
+            if self.initials:
+                program = self.initials[self.init_asked - 1]
+            else:
+                program = self.mutator.random_program(rng, self.random_init_statements)
             return Proposal(program, None, "init", "initial program", None, self.epoch)
         if not self.population:
             return None
@@ -93,8 +104,14 @@ class RegularizedEvolution:
             self.since_improvement += 1
         if proposal_epoch != self.epoch:
             return  # a child of a population that a restart replaced
-        copies = self.P if is_init and self.initial is not None else 1
-        self.population.extend([individual] * copies)
+        if is_init and self.initials:
+            self.init_told.append(individual)
+            if len(self.init_told) < len(self.initials):
+                return  # the population starts once every warm-start program is known
+            best_init = max(self.init_told, key=lambda ind: ind.fitness)
+            self.population.extend([best_init] * self.P)
+        else:
+            self.population.append(individual)
         while len(self.population) > self.P:
             self.population.popleft()  # the oldest dies
 
@@ -105,6 +122,7 @@ class RegularizedEvolution:
         """Replace the population: P copies of the best, or the initial population again."""
         self.epoch += 1
         self.population.clear()
+        self.init_told = []
         self.since_improvement = 0
         if from_best and self.best is not None:
             self.population.extend([self.best] * self.P)
@@ -114,12 +132,14 @@ class RegularizedEvolution:
 
     def state(self) -> dict:
         return {"population": [ind.id for ind in self.population], "epoch": self.epoch,
-                "init_asked": self.init_asked, "since_improvement": self.since_improvement,
+                "init_asked": self.init_asked, "init_told": [ind.id for ind in self.init_told],
+                "since_improvement": self.since_improvement,
                 "best": self.best.id if self.best else None}
 
     def restore(self, state: dict, load) -> None:
         """Inverse of `state`; `load(id) -> Individual` reads candidates from the store."""
         self.population = deque(load(i) for i in state["population"])
         self.epoch, self.init_asked = state["epoch"], state["init_asked"]
+        self.init_told = [load(i) for i in state.get("init_told", [])]  # older runs: none
         self.since_improvement = state["since_improvement"]
         self.best = load(state["best"]) if state["best"] is not None else None

@@ -1,5 +1,13 @@
 """The mutator: insert a statement, delete one, or modify one argument (DESIGN.md §5).
 
+A fourth operator, "replace" (weight `mutation.replace_weight`), swaps a statement's function
+for another from the pool, keeping the arguments that still fit: one step from
+`update = m / sqrt_v` to `update = sign(m)`. The paper's three operators need an insert of
+exactly the right statement at exactly the right place for that: 5e-5 of AdamW's children
+are sign-based with the paper's operators, 4e-3 with "replace" added
+(scripts/bench_mutation_odds.py, 20000 children), and a CPU budget buys ~10^3 evaluations.
+See BENCHMARKS.md, "Mutation odds".
+
 A constant in [0.5, 1) can also be jittered in `1 - c` ("ema", on by default,
 `mutation.ema_jitter`): such constants are mostly interp weights, whose useful values
 (0.9, 0.99, 0.999) differ in their distance to 1, not in their size -- an addition to the
@@ -27,7 +35,7 @@ from primitives.printer import format_arg, format_statement
 from primitives.program import Program, ProgramError, Statement
 from search.config import MutationConfig
 
-OPERATORS = ("insert", "delete", "modify")
+OPERATORS = ("insert", "delete", "modify", "replace")
 POOL_NAMES = tuple(POOL)  # insertion samples functions uniformly from the table
 MAX_CONSTANT = 1e300  # the parser rejects larger literals; children must round-trip
 # "ema" jitter applies to constants in [EMA_LOW, 1): interp weights. A small constant (a peak
@@ -165,19 +173,46 @@ def modify(program: Program, kinds, rng, ema: bool = True):
     return program.replace_statements(statements), detail
 
 
-_APPLY = {"insert": insert, "delete": delete, "modify": modify}
+def replace(program: Program, kinds, rng):
+    index = int(rng.integers(len(program.statements)))
+    stmt = program.statements[index]
+    op = _pick(rng, [name for name in POOL_NAMES if name != stmt.op])
+    scope = _scope(program, kinds, index)
+    args = []
+    for pos, need in enumerate(POOL[op].arg_kinds):
+        # Keep the old argument in the same position where its kind fits (m / sqrt_v ->
+        # sign(m)): the statement still reads the values it read before.
+        old = stmt.args[pos] if pos < len(stmt.args) else None
+        if old is not None and (not isinstance(old, str) or _fits(need, scope[old])) \
+                and (isinstance(old, str) or need != TENSOR):
+            args.append(old)
+            continue
+        arg, ok = _random_arg(need, scope, rng)
+        if not ok:
+            return None, ""
+        args.append(arg)
+    new = Statement(stmt.target, op, tuple(args))
+    statements = list(program.statements)
+    statements[index] = new
+    return (program.replace_statements(statements),
+            f"replace {index + 1}: {format_statement(stmt)} -> {format_statement(new)}")
+
+
+_APPLY = {"insert": insert, "delete": delete, "modify": modify, "replace": replace}
 
 
 class Mutator:
     def __init__(self, config: MutationConfig | None = None):
         self.config = config or MutationConfig()
         c = self.config
-        self.weights = np.array([c.insert_weight, c.delete_weight, c.modify_weight], float)
+        self.weights = np.array([c.insert_weight, c.delete_weight, c.modify_weight,
+                                 c.replace_weight], float)
 
     def applicable(self, program: Program) -> list[str]:
         ok = {"insert": len(program.statements) < self.config.max_statements,
               "delete": len(program.statements) > 0,
-              "modify": any(s.args for s in program.statements)}
+              "modify": any(s.args for s in program.statements),
+              "replace": len(program.statements) > 0}
         return [op for op, w in zip(OPERATORS, self.weights) if ok[op] and w > 0]
 
     def _choose(self, ops: list[str], rng) -> str:

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     island INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
     parent_id INTEGER,
-    mutation TEXT NOT NULL,          -- init | insert | delete | modify
+    mutation TEXT NOT NULL,          -- init | insert | delete | modify | replace
     detail TEXT NOT NULL,
     program TEXT NOT NULL,
     structural_hash TEXT NOT NULL,

@@ -34,7 +34,7 @@ def test_warm_start_asks_once_then_waits_then_fills_population_with_copies():
     told(evo, first, 0)
     assert len(evo.population) == 8 and {ind.id for ind in evo.population} == {0}
     child = evo.ask(rng)
-    assert child.parent_id == 0 and child.op in ("insert", "delete", "modify")
+    assert child.parent_id == 0 and child.op in ("insert", "delete", "modify", "replace")
 
 
 def test_random_init_asks_population_size_random_programs():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
+
 import proxy_tasks
 from scripts import main_job
+from scripts.errors import UserError
 
 
 def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
@@ -18,9 +21,29 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
     assert code == 0
     text = capsys.readouterr().out
     for part in ("=== discovered program ===", "=== simplified ===", "recognised:",
-                 "AdamW (reference)", "exported optimizer", str(out)):
+                 "AdamW (reference)", "AdamW (lr x", "Lion (lr x", "exported optimizer",
+                 str(out)):
         assert part in text
     spec = importlib.util.spec_from_file_location("exported", out / "optimizer.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)   # our own generated file, not user text
     assert any(isinstance(v, type) and hasattr(v, "step") for v in vars(module).values())
+
+
+def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, monkeypatch,
+                                                                   capsys):
+    # The rule: the post-search pipeline runs on any finished run directory without searching
+    # again; a directory that holds no run is a one-line error with status 2.
+    monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
+    out = tmp_path / "run"
+    argv = ["--backend", "serial", "--suite", "test", "--top-k", "1", "--quiet"]
+    assert main_job.main(argv + ["--budget", "3", "--out", str(out)]) == 0
+    (out / "optimizer.py").unlink()
+    capsys.readouterr()
+    assert main_job.main(argv + ["--from-run", str(out)]) == 0
+    assert "using the finished run" in capsys.readouterr().out
+    assert (out / "optimizer.py").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="not a run directory"):
+        main_job.main(argv + ["--from-run", str(empty)])

@@ -12,7 +12,7 @@ from primitives.pool import POOL
 from primitives.program import Program, Statement
 from primitives.reference import REFERENCE_NAMES, load_reference
 from search.config import MutationConfig
-from search.mutation import MutationFailed, Mutator, insert, is_valid, modify
+from search.mutation import MutationFailed, Mutator, insert, is_valid, modify, replace
 
 ADAMW = load_reference("adamw")
 
@@ -48,7 +48,7 @@ def child_problems(parent, mutation, max_statements=None):
 def test_every_operator_eventually_and_children_always_valid_new_and_round_trip():
     mutator, rng = Mutator(), np.random.default_rng(0)
     eventually(lambda: mutator.mutate(ADAMW, rng), lambda m: m.op,
-               {"insert", "delete", "modify"}, 200,
+               {"insert", "delete", "modify", "replace"}, 200,
                forbidden=lambda m: child_problems(ADAMW, m))
 
 
@@ -109,6 +109,45 @@ def test_insert_eventually_uses_every_pool_function_and_both_target_kinds():
     eventually(sample, outcome, allowed, 20000)
 
 
+def test_replace_swaps_the_function_and_keeps_the_arguments_that_fit():
+    # The rule: one replace turns AdamW's `update = m / sqrt_v` into `update = sign(m)` (the
+    # step to sign momentum that the paper's operators almost never draw); the target and the
+    # first argument survive, a tensor argument is never a constant.
+    rng, kinds = np.random.default_rng(8), infer_kinds(ADAMW).kinds
+    index = next(i for i, s in enumerate(ADAMW.statements) if s.args == ("m", "sqrt_v"))
+
+    def sample():
+        child, detail = replace(ADAMW, kinds, rng)
+        return child, detail
+
+    def outcome(x):
+        child, _ = x
+        if child is None:
+            return None
+        return child.statements[index] if child.statements[index] != ADAMW.statements[index] \
+            else None
+
+    def forbidden(x):
+        child, _ = x
+        if child is None:
+            return False
+        changed = [(a, b) for a, b in zip(ADAMW.statements, child.statements) if a != b]
+        new = changed[0][1]
+        tensor_const = any(need == "tensor" and not isinstance(arg, str)
+                           for need, arg in zip(POOL[new.op].arg_kinds, new.args))
+        return (len(changed) != 1 or new.target != changed[0][0].target
+                or new.op == changed[0][0].op or tensor_const)
+
+    eventually(sample, outcome, {Statement("update", "sign", ("m",)),
+                                 Statement("update", "abs", ("m",))}, 20000, forbidden)
+
+
+def test_replace_weight_zero_gives_the_papers_three_operators():
+    rng = np.random.default_rng(9)
+    paper = Mutator(MutationConfig(replace_weight=0.0))
+    assert all(paper.mutate(ADAMW, rng).op != "replace" for _ in range(300))
+
+
 def test_inserts_respect_argument_kinds():
     rng, kinds = np.random.default_rng(3), infer_kinds(ADAMW).kinds
     for _ in range(500):
@@ -145,7 +184,8 @@ def test_same_seed_same_children():
 def test_impossible_mutation_raises_after_bounded_tries():
     # Deleting the only statement leaves `update` undefined: never valid.
     program = Program(("w", "g", "lr"), (Statement("update", "mul", ("g", "lr")),), ("update",))
-    mutator = Mutator(MutationConfig(insert_weight=0, modify_weight=0, max_tries=50))
+    mutator = Mutator(MutationConfig(insert_weight=0, modify_weight=0, replace_weight=0,
+                                     max_tries=50))
     with pytest.raises(MutationFailed):
         mutator.mutate(program, np.random.default_rng(0))
 

@@ -16,8 +16,9 @@ from primitives.reference import reference_text
 SEEDS = (0, 1)
 DIVERGING = "def train(w, g, lr):\n    u = g * 1000000.0\n    return u\n"
 NO_GRADIENT = "def train(w, g, lr):\n    u = w * 2.0\n    return u\n"
-# The tiny digits task made long enough (~1.5 s per evaluation) to be hit mid-run.
-SLOW_STEPS = 1200
+# The tiny digits task made long enough (~6 s per evaluation on an idle core; at 1200 steps,
+# an idle machine finished it before the kill) to be hit mid-run.
+SLOW_STEPS = 30000
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_a_worker_killed_mid_evaluation_loses_nothing(slow_backend):
     pids = slow_backend.worker_pids()
     slow_backend.submit(0, reference_text("lion"))
     slow_backend.submit(1, reference_text("sgdm"))
-    time.sleep(0.6)                                   # both are now training
+    time.sleep(1.5)                                   # both are now training
     os.kill(pids[0], signal.SIGKILL)
     results = {job: (fitness, worker) for job, fitness, worker in drain(slow_backend, 2)}
     assert set(results) == {0, 1}

@@ -129,3 +129,18 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, config_file):
     assert "Traceback" not in err
     assert main(["resume", run_dir, "--quiet"]) == 0
     assert count_evaluated(run_dir) == 60
+
+
+def test_an_lr_swept_warm_start_evaluates_each_factor_and_breeds_from_the_best(tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text("[search]\npopulation_size = 8\ntournament_size = 3\nbudget = 20\n"
+                      "init_lr_factors = \"0.5,1,2\"\n\n[evaluation]\nbackend = \"fake\"\n")
+    run_dir = str(tmp_path / "run")
+    assert main(["search", "--config", str(config), "--out", run_dir, "--quiet"]) == 0
+    table = rows(run_dir)
+    inits = [r for r in table if r[4] == "init"]
+    assert [("lr * 0.0005" in r[6], "lr * 0.001" in r[6], "lr * 0.002" in r[6])
+            for r in inits] == [(True, False, False), (False, True, False), (False, False, True)]
+    best_init = max(inits, key=lambda r: r[13])[0]
+    first_child = next(r for r in table if r[4] != "init")
+    assert first_child[3] == best_init  # selection started from the sweep's best
