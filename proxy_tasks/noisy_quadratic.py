@@ -89,7 +89,6 @@ class NoisyQuadratic(ProxyTask):
         noise, h, target, loss_scale = batch
         d = params["w"] - target
         clean = 0.5 * (h * d * d).sum(dim=1)
-        noise_term = (noise * d).sum(dim=1)
         # gradient = loss_scale * (h*(w - t) + noise); value = the unscaled noise-free loss
         # (for divergence checks), so the scales change gradients only
         scaled = 0.5 * (loss_scale * h * d * d).sum(dim=1) + (loss_scale * noise * d).sum(dim=1)
