@@ -83,26 +83,22 @@ def lr_tuned_references(args, config, names=("adamw", "lion")):
     """Each reference at the best of the warm start's lr factors on the search suite."""
     from primitives.printer import format_program
     from primitives.reference import load_reference
-    from search.funnel import mean_stderr
+    from search.evolution import selection_value
+    from search.funnel import evaluate_all
     from search.warm_start import lr_sweep, parse_factors
 
     factors = parse_factors(config.search.init_lr_factors)
     jobs = [(name, f, format_program(p)) for name in names
             for f, p in zip(factors, lr_sweep(load_reference(name), factors))]
-    seeds = tuple(range(config.evaluation.seeds))
-    with backend_factory(args, seeds)(config.evaluation.suite) as backend:
-        for k, (_, _, text) in enumerate(jobs):
-            backend.submit(k, text)
-        scores = {}
-        while len(scores) < len(jobs):
-            for k, fitness, _ in backend.poll(timeout_s=5.0):
-                mean = mean_stderr(fitness)[0]
-                scores[k] = mean if math.isfinite(mean) else -math.inf
+    with backend_factory(args, tuple(range(config.evaluation.seeds)))(
+            config.evaluation.suite) as backend:
+        fitness = evaluate_all(backend, {k: text for k, (_, _, text) in enumerate(jobs)})
     best = {}
-    for k, (name, f, text) in enumerate(jobs):
-        if name not in best or scores[k] > best[name][0]:
-            best[name] = (scores[k], f, text)
-    return {name: (f, text) for name, (_, f, text) in best.items()}
+    for name in names:
+        k = max((k for k, job in enumerate(jobs) if job[0] == name),
+                key=lambda k: selection_value(fitness[k].aggregate))  # ties: the first factor
+        best[name] = jobs[k][1:]
+    return best
 
 
 def backend_factory(args, seeds):
@@ -187,19 +183,15 @@ def export(run_dir, program, recognition) -> str:
 
 def compare(args, config, programs: dict, scale: int):
     """Fitness of each program on the meta-validation suite (AdamW = 1.0 by construction)."""
-    from search.funnel import mean_stderr, stage_suite
+    from search.funnel import evaluate_all, mean_stderr, stage_suite
 
     suite = stage_suite(config.evaluation.suite, scale)
     with backend_factory(args, tuple(range(config.evaluation.seeds)))(suite) as backend:
         names = list(programs)
-        for k, name in enumerate(names):
-            backend.submit(k, programs[name])
-        results, statuses = {}, {}
-        while len(results) < len(names):
-            for k, fitness, _ in backend.poll(timeout_s=5.0):
-                results[names[k]] = mean_stderr(fitness)
-                statuses[names[k]] = getattr(fitness, "status", "ok")
-    return suite.name, {name: results[name] for name in names}, statuses
+        done = evaluate_all(backend, {k: programs[name] for k, name in enumerate(names)})
+    fitness = {name: done[k] for k, name in enumerate(names)}
+    return (suite.name, {name: mean_stderr(f) for name, f in fitness.items()},
+            {name: getattr(f, "status", "ok") for name, f in fitness.items()})
 
 
 def main(argv=None) -> int:

@@ -66,10 +66,6 @@ class RegularizedEvolution:
         self.since_improvement = 0  # evaluations told since `best` last improved
 
     @property
-    def initial(self) -> Program | None:
-        return self.initials[0] if self.initials else None
-
-    @property
     def init_count(self) -> int:
         return len(self.initials) if self.initials else self.P
 

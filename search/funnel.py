@@ -73,7 +73,8 @@ def mean_stderr(fitness: Fitness) -> tuple[float, float]:
     return fitness.aggregate, statistics.stdev(per_seed) / math.sqrt(len(per_seed))
 
 
-def _evaluate_all(backend, programs: dict[int, str]) -> dict[int, Fitness]:
+def evaluate_all(backend, programs: dict[int, str]) -> dict[int, Fitness]:
+    """Fitness of every program (job id -> text) through a backend, in finish order."""
     for cid, text in programs.items():
         backend.submit(cid, text)
     results = {}
@@ -121,7 +122,7 @@ def run_funnel(store, backend_factory, base_suite: str, scales=(10, 100), top_k:
             f"({len(todo)} to evaluate)")
         if todo:
             with backend_factory(suite) as backend:
-                for cid, fitness in _evaluate_all(backend, todo).items():
+                for cid, fitness in evaluate_all(backend, todo).items():
                     done[cid] = _record(store, stage, suite, fitness, cid)
         results = sorted((done[cid] for cid in survivors), key=lambda r: -r.aggregate)
         stages.append(results)

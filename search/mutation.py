@@ -183,8 +183,8 @@ def replace(program: Program, kinds, rng):
         # Keep the old argument in the same position where its kind fits (m / sqrt_v ->
         # sign(m)): the statement still reads the values it read before.
         old = stmt.args[pos] if pos < len(stmt.args) else None
-        if old is not None and (not isinstance(old, str) or _fits(need, scope[old])) \
-                and (isinstance(old, str) or need != TENSOR):
+        if old is not None and (_fits(need, scope[old]) if isinstance(old, str)
+                                else need != TENSOR):
             args.append(old)
             continue
         arg, ok = _random_arg(need, scope, rng)
