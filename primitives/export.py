@@ -664,6 +664,13 @@ def _doc_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _elementwise(spec: Spec, plan: Plan) -> bool:
+    """True when every element's update depends only on that element: no live reduction and
+    no uniform slot (a chunked call would advance e.g. a step counter once per chunk)."""
+    reduces = any(POOL[spec.program.statements[i].op].reduces for i in plan.reads)
+    return not reduces and not (plan.uniform & set(plan.slots))
+
+
 def _indent(lines: list[str], depth: int = 1) -> str:
     return "\n".join("    " * depth + line for line in lines)
 
@@ -688,7 +695,7 @@ def export_source(program: Program, class_name: str = "DiscoveredOptimizer",
     return Template(FILE_TEMPLATE).substitute(
         docstring=_doc_text(doc), short_doc=_doc_text(short), class_name=class_name,
         args_doc=_doc_text(args_doc),
-        slots=repr(slots),
+        slots=repr(slots), chunkable=repr(_elementwise(spec, plan)),
         foreach_ops="(\n" + "".join(f"    {name!r},\n" for name in
                                     sorted(fe.used_foreach | {"_foreach_neg"})) + ")",
         helpers=HELPERS, check_body=_indent(_check_body(spec, args)),

@@ -69,15 +69,18 @@ def lion_recognition() -> _Recognition:
     return _Recognition("Lion", values, load_reference("lion"), LION_BINDINGS)
 
 
-def exported_lion_class():
-    """Write the exported file and import it as a real module (torch.compile needs one)."""
+def exported_lion_class(chunked: bool = True):
+    """Write the exported file and import it as a real module (torch.compile needs one).
+    chunked=False: a second copy with cache-sized chunking switched off, to measure it."""
     source = export_source(load_reference("lion"), "Lion", lion_recognition())
-    with tempfile.NamedTemporaryFile("w", suffix="_exported_lion.py", delete=False) as fh:
+    name = "exported_lion" if chunked else "exported_lion_unchunked"
+    with tempfile.NamedTemporaryFile("w", suffix=f"_{name}.py", delete=False) as fh:
         fh.write(source)
-    spec = importlib.util.spec_from_file_location("exported_lion", fh.name)
+    spec = importlib.util.spec_from_file_location(name, fh.name)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["exported_lion"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
+    module._CHUNKABLE = module._CHUNKABLE and chunked
     return module.Lion
 
 
@@ -159,6 +162,8 @@ def candidates(shapes, timm_paths=()) -> dict[str, Candidate]:
 
     add("exported Lion (foreach)", Lion, False, **HP, foreach=True)
     add(REFERENCE, Lion, False, **HP, foreach=False)
+    add("exported Lion (single, unchunked)", exported_lion_class(chunked=False), False, **HP,
+        foreach=False)
     add("exported Lion (torch.compile)", Lion, False, compiled=True,
         **{**HP, "lr": torch.tensor(HP["lr"])})
     try:
@@ -236,6 +241,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
     ap.add_argument("--timm-path", action="append", default=[], metavar="DIR",
                     help="directory holding timm/ (when `import timm.optim` fails)")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="elements per chunk of the exported single-tensor path (default: "
+                         "the exported file's _CHUNK)")
     args = ap.parse_args(argv)
     shapes = model_shapes(args.params_m)
     n_params = sum(torch.Size(s).numel() for s in shapes)
@@ -244,6 +252,9 @@ def main(argv=None) -> int:
     print("exported Lion's default (foreach=None) on CPU: the single-tensor path; foreach is "
           "the default on CUDA/XPU")
     cands = candidates(shapes, args.timm_path)
+    if args.chunk:
+        sys.modules["exported_lion"]._CHUNK = args.chunk
+    print(f"exported single-tensor path: chunks of {sys.modules['exported_lion']._CHUNK} elements")
     for name, c in cands.items():  # warm-up: state creation, compilation
         t0 = time.perf_counter()
         c.step(), c.step()
@@ -262,10 +273,10 @@ def report(cands: dict[str, Candidate], median: dict) -> None:
     peers = [n for n, c in cands.items() if c.lion_peer]
     base = min(median[n] for n in peers) if peers else min(median.values())
     fastest = min(peers, key=median.get) if peers else "-"
-    print(f"\n{'optimizer':34s} {'ms/step':>9s} {'x fastest Lion peer':>20s}"
+    print(f"\n{'optimizer':36s} {'ms/step':>9s} {'x fastest Lion peer':>20s}"
           f"   (fastest peer: {fastest})")
     for name, t in median.items():
-        print(f"{name:34s} {t * 1e3:9.1f} {t / base:20.2f}")
+        print(f"{name:36s} {t * 1e3:9.1f} {t / base:20.2f}")
 
 
 def memory(shapes, cands: dict[str, Candidate]) -> None:
