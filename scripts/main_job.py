@@ -181,6 +181,14 @@ def export(run_dir, program, recognition) -> str:
     return out
 
 
+def save_programs(run_dir, texts: dict) -> None:
+    """The funnel winner and its simplified form as program files, so that other tools
+    (optsearch evaluate / simplify, scripts.bench_generalization) can take them directly."""
+    for name, text in texts.items():
+        with open(os.path.join(run_dir, name), "w") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+
+
 def compare(args, config, programs: dict, scale: int):
     """Fitness of each program on the meta-validation suite (AdamW = 1.0 by construction)."""
     from search.funnel import evaluate_all, mean_stderr, stage_suite
@@ -216,6 +224,7 @@ def main(argv=None) -> int:
         f"Lion (lr x{tuned['lion'][0]:g}, tuned)": tuned["lion"][1]}, scale)
     program, recognition, which = choose_export(table, result, final_text)
     exported = export(run_dir, program, recognition)
+    save_programs(run_dir, {"winner.py": final_text, "simplified.py": format_program(result.program)})
     print("\n=== discovered program ===\n" + final_text)
     print("=== simplified ===\n" + format_program(result.program))
     hp = ", ".join(f"{k}={v:g}" for k, v in rec.hyperparameters.items())
@@ -228,6 +237,7 @@ def main(argv=None) -> int:
         print("warning: the discovered program failed on the meta-validation suite; it is "
               "exported, but it does not transfer to the larger tasks")
     print(f"\nexported optimizer ({which}): {exported}")
+    print(f"programs: {run_dir}/winner.py (funnel winner), {run_dir}/simplified.py")
     print(f"run directory: {run_dir}  (optsearch inspect {run_dir} report)")
     print(f"total wall time: {(time.monotonic() - t0) / 60:.1f} min")
     return 0

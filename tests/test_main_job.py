@@ -28,6 +28,9 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)   # our own generated file, not user text
     assert any(isinstance(v, type) and hasattr(v, "step") for v in vars(module).values())
+    from primitives import parse
+    for name in ("winner.py", "simplified.py"):   # program files other tools can take
+        assert parse((out / name).read_text()).statements
 
 
 def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, monkeypatch,
