@@ -390,10 +390,13 @@ $args_doc
 
 def _apply_single(p, g, st, h, maximize):
     """_update_single on one parameter, in cache-sized chunks where that is possible."""
+    # is_compiling() first: under torch.compile the rest is never traced (inductor fuses the
+    # statements anyway, and get_num_threads() would break the graph once per parameter)
+    if torch.compiler.is_compiling() or not _CHUNKABLE or p.device.type != "cpu":
+        _update_single(p, -g if maximize else g, st, *h)
+        return
     n, chunk = p.numel(), _CHUNK * torch.get_num_threads()
-    if not (_CHUNKABLE and n > chunk and p.device.type == "cpu"
-            and not torch.compiler.is_compiling()
-            and all(t.is_contiguous() for t in (p, g, *st))):
+    if n <= chunk or not all(t.is_contiguous() for t in (p, g, *st)):
         _update_single(p, -g if maximize else g, st, *h)
         return
     flat_p, flat_g, flat_st = p.view(-1), g.view(-1), [s.view(-1) for s in st]
