@@ -11,6 +11,7 @@ the update rule and drawing the batch: where stacking does and does not save tim
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -67,7 +68,7 @@ def breakdown(task_name: str, scale: int, k: int, steps: int = 300, skip: int = 
             _apply_rule(rule, params, state, 1.0)
             t.append(time.perf_counter())
             if step >= skip:
-                for i, (a, b) in enumerate(zip(t, t[1:])):
+                for i, (a, b) in enumerate(itertools.pairwise(t)):
                     parts[i] += b - a
     finally:
         torch.set_flush_denormal(False)
