@@ -171,6 +171,25 @@ def choose_export(table, result, raw_text):
     return parse(raw_text), None, "raw (the simplified form lost on meta-validation)"
 
 
+def verdict(table: dict, shipped: str) -> str:
+    """One line: does the shipped program beat the best lr-tuned reference on meta-validation
+    beyond noise (2 combined s.e.)? The untuned references are not the bar: a program that
+    merely found a better step size beats them by the step size alone."""
+    mean, err = table[shipped]
+    tuned = {name: v for name, v in table.items() if name.endswith("tuned)")}
+    best = max(tuned, key=lambda name: tuned[name][0])
+    b_mean, b_err = tuned[best]
+    margin = 2.0 * math.hypot(err, b_err)
+    if mean > b_mean + margin:
+        word = "beats"
+    elif mean < b_mean - margin:
+        word = "LOSES to"
+    else:
+        word = "is level with"
+    return (f"verdict: the exported program ({mean:.3f}) {word} the best lr-tuned reference, "
+            f"{best} ({b_mean:.3f}), on meta-validation (2 s.e. = {margin:.3f})")
+
+
 def export(run_dir, program, recognition) -> str:
     from primitives.export import export_source
 
@@ -236,6 +255,8 @@ def main(argv=None) -> int:
     if statuses["discovered (raw)"] != "ok" and statuses["discovered (simplified)"] != "ok":
         print("warning: the discovered program failed on the meta-validation suite; it is "
               "exported, but it does not transfer to the larger tasks")
+    shipped = "discovered (simplified)" if which == "simplified" else "discovered (raw)"
+    print(verdict(table, shipped))
     print(f"\nexported optimizer ({which}): {exported}")
     print(f"programs: {run_dir}/winner.py (funnel winner), {run_dir}/simplified.py")
     print(f"run directory: {run_dir}  (optsearch inspect {run_dir} report)")

@@ -21,8 +21,8 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
     assert code == 0
     text = capsys.readouterr().out
     for part in ("=== discovered program ===", "=== simplified ===", "recognised:",
-                 "AdamW (reference)", "AdamW (lr x", "Lion (lr x", "exported optimizer",
-                 str(out)):
+                 "AdamW (reference)", "AdamW (lr x", "Lion (lr x", "verdict:",
+                 "exported optimizer", str(out)):
         assert part in text
     spec = importlib.util.spec_from_file_location("exported", out / "optimizer.py")
     module = importlib.util.module_from_spec(spec)
@@ -50,3 +50,16 @@ def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, monk
     empty.mkdir()
     with pytest.raises(UserError, match="not a run directory"):
         main_job.main(argv + ["--from-run", str(empty)])
+
+
+def test_verdict_compares_with_the_best_lr_tuned_reference_beyond_noise():
+    """The bar is the best *tuned* reference, never the untuned ones, and within 2 combined
+    standard errors the programs are called level."""
+    table = {"discovered (simplified)": (2.5, 0.1), "AdamW (reference)": (1.0, 0.0),
+             "AdamW (lr x16, tuned)": (4.1, 0.07), "Lion (lr x32, tuned)": (2.1, 0.08)}
+    assert "LOSES to the best lr-tuned reference, AdamW (lr x16, tuned)" in \
+        main_job.verdict(table, "discovered (simplified)")
+    table["discovered (simplified)"] = (4.2, 0.1)
+    assert "is level with" in main_job.verdict(table, "discovered (simplified)")
+    table["discovered (simplified)"] = (5.0, 0.1)
+    assert "beats" in main_job.verdict(table, "discovered (simplified)")
