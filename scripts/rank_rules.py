@@ -16,6 +16,13 @@ tasks (`--aggregate geomean`, the evaluator's rule, or `mean`).
     .venv/bin/python -m scripts.rank_rules --tasks noisy_quadratic:tail=3.0 --seeds 8
     .venv/bin/python -m scripts.rank_rules --tasks noisy_quadratic:tail=2.0,steps=4000 \
         digits_mlp --seeds 8
+    .venv/bin/python -m scripts.rank_rules --tasks noisy_quadratic teacher_student \
+        --only adamw lion --program runs/RUN/simplified.py
+
+`--program FILE` adds a program file (e.g. what a search found) as a variant "prog:NAME": its
+whole update is multiplied by lr / PROGRAM_LR0, so the grid scans factors of the program as
+found (factor 1 at lr = 1e-2, the middle of the default grid). That is how to calibrate a
+suite against the search's own favourites, not only against hand-written rules.
 
 A task spec is NAME[@SCALE][:key=value,key=value]. A chosen lr on the edge of its grid is
 flagged '<' or '>' (possibly under-tuned in that direction). `z` compares each variant with
@@ -73,6 +80,51 @@ VARIANTS = {
 DEFAULT_VARIANTS = [n for n in VARIANTS if "wd" not in n and n != "cbrt-sgd"]
 
 
+PROGRAM_LR0 = 1e-2
+
+
+class ProgramRule:
+    """A program as a variant: the compiled rule, its update times lr / PROGRAM_LR0. Holds the
+    text and compiles on first use, so it pickles into worker processes."""
+
+    def __init__(self, label: str, text: str, lr: float):
+        self.label, self.text, self.lr = label, text, float(lr)
+        self._rule = None
+
+    def _compiled(self):
+        if self._rule is None:
+            from evaluator.evaluate import compile_checked
+            self._rule = compile_checked(self.text)
+        return self._rule
+
+    @property
+    def n_slots(self) -> int:
+        return self._compiled().n_slots
+
+    def __call__(self, w, g, state, lr):
+        update, new_state = self._compiled()(w, g, state, lr)
+        return update * (self.lr / PROGRAM_LR0), new_state
+
+    def __getstate__(self):
+        return {**self.__dict__, "_rule": None}
+
+    def __repr__(self):
+        return f"ProgramRule({self.label}, lr={self.lr:g})"
+
+
+def add_programs(paths) -> list[str]:
+    """Register each program file as a variant; returns the variant names."""
+    from scripts.bench_generalization import load_program
+
+    names = []
+    for path in paths:
+        label, text = load_program(path)
+        name = f"prog:{label}"
+        VARIANTS[name] = lambda lr, label=label, text=text: ProgramRule(label, text, lr)
+        names.append(name)
+    return names
+
+
 def parse_task(spec: str):
     """'name@10:k=v,k=v' -> (name, scale, overrides)."""
     head, _, tail = spec.partition(":")
@@ -115,8 +167,10 @@ def _jobs(tasks, rules, seeds):
 def rank(args):
     tasks = [parse_task(t) for t in args.tasks]
     tune, fresh = list(range(args.seeds)), list(range(1000, 1000 + args.seeds))
+    programs = add_programs(args.program)
     names = ([n for n in VARIANTS if family(n) in args.only or n in args.only] if args.only
-             else DEFAULT_VARIANTS)
+             else list(DEFAULT_VARIANTS))
+    names += [n for n in programs if n not in names]
     grid = lr_grid(args.per_decade, args.lr_min, args.lr_max)
     rules = [VARIANTS[n](lr) for n in names for lr in grid]
     out = run_jobs(_jobs(tasks, [UNTUNED_ADAMW], tune) + _jobs(tasks, rules, tune), args.workers)
@@ -170,6 +224,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-decade", type=int, default=3, help="lr grid points per decade")
     ap.add_argument("--lr-min", type=float, default=1e-4)
     ap.add_argument("--lr-max", type=float, default=1e-1)
+    ap.add_argument("--program", action="append", default=[], metavar="FILE",
+                    help="a program file (or run directory) to rank as well (repeatable)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="runs/calibration/rank.jsonl")
     args = ap.parse_args(argv)
