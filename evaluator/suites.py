@@ -29,19 +29,13 @@ class Suite:
     def named(cls, name: str) -> Suite:
         if name not in proxy_tasks.SUITES:
             raise KeyError(f"unknown suite {name!r}; known: {', '.join(proxy_tasks.SUITES)}")
-        tasks = {task_key(n, s): proxy_tasks.get_task(n, s) for n, s in proxy_tasks.SUITES[name]}
+        tasks = _tasks(proxy_tasks.suite_entries(name))
         return cls(name, tasks, proxy_tasks.suite_version(name))
 
     @classmethod
     def custom(cls, name: str, entries) -> Suite:
         """entries: iterable of (task name, scale) or (task name, scale, {field: value})."""
-        tasks = {}
-        for entry in entries:
-            task_name, scale, overrides = (*entry, {})[:3]
-            key = task_key(task_name, scale) + "".join(
-                f",{k}={v}" for k, v in sorted(overrides.items()))
-            tasks[key] = proxy_tasks.get_task(task_name, scale, **overrides)
-        return cls(name, tasks)
+        return cls(name, _tasks(entries))
 
     @property
     def version(self) -> str:
@@ -63,6 +57,17 @@ class Suite:
 
     def __repr__(self) -> str:
         return f"Suite({self.name!r}, tasks={list(self.tasks)})"
+
+
+def _tasks(entries) -> dict:
+    """Task key -> task object; a key names its config overrides (`name,batch_size=512`)."""
+    tasks = {}
+    for entry in entries:
+        task_name, scale, overrides = (*entry, {})[:3]
+        key = task_key(task_name, scale) + "".join(
+            f",{k}={v}" for k, v in sorted(overrides.items()))
+        tasks[key] = proxy_tasks.get_task(task_name, scale, **overrides)
+    return tasks
 
 
 def resolve_suite(suite) -> Suite:

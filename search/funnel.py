@@ -48,7 +48,8 @@ def stage_suite(base_suite: str, scale: int) -> Suite:
     named = f"{base_suite}@{scale}"
     if named in proxy_tasks.SUITES:
         return Suite.named(named)
-    return Suite.custom(named, [(name, scale) for name, _ in proxy_tasks.SUITES[base_suite]])
+    return Suite.custom(named, [(name, scale, overrides)
+                                for name, _, overrides in proxy_tasks.suite_entries(base_suite)])
 
 
 def top_distinct(store, k: int) -> list:

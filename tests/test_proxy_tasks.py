@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from proxy_tasks import SUITES, TASK_NAMES, get_task, suite_version
+from proxy_tasks import SUITES, TASK_NAMES, get_task, suite_entries, suite_version
 from proxy_tasks.rules import AdamW, Exploding, NoUpdate
 from proxy_tasks.schedule import warmup_cosine
 
@@ -107,8 +107,8 @@ def test_suite_version_is_stable_and_tracks_configs():
     assert suite_version("test") == suite_version("test")
     for suite in SUITES:
         assert len(suite_version(suite)) == 16
-        for name, scale in SUITES[suite]:
-            get_task(name, scale)
+        for name, scale, overrides in suite_entries(suite):
+            get_task(name, scale, **overrides)
     a = get_task("digits_mlp", 0)
     b = get_task("digits_mlp", 0, steps=31)
     assert a.fingerprint() != b.fingerprint()
