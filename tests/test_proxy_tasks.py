@@ -148,3 +148,20 @@ def test_fitness_metric_is_positive(name):
     result = task.run(AdamW(lr=1e-2), [0, 1], data)
     assert result.status == "ok" and all(m > 0 for m in result.metric)
     assert task.config.failure_metric > 0
+
+
+def test_a_named_suite_entry_may_override_task_config(monkeypatch):
+    """An override changes the task, its key and the suite version (so cached fitness never
+    crosses configs), and the meta-validation suite keeps it at the larger scale."""
+    from evaluator.suites import Suite
+    from search.funnel import stage_suite
+
+    monkeypatch.setitem(SUITES, "over_t", [("digits_mlp", 0)])
+    plain = suite_version("over_t")
+    monkeypatch.setitem(SUITES, "over_t", [("digits_mlp", 0, {"steps": 7})])
+    suite = Suite.named("over_t")
+    assert list(suite.tasks) == ["digits_mlp@0,steps=7"]
+    assert suite.tasks["digits_mlp@0,steps=7"].config.steps == 7
+    assert suite_version("over_t") != plain
+    meta = stage_suite("over_t", 10)
+    assert meta.tasks["digits_mlp@10,steps=7"].config.steps == 7
