@@ -388,19 +388,26 @@ $args_doc
             _update_foreach([params[i] for i in idx], gs, st, *h)
 
 
-def _apply_single(p, g, st, h, maximize):
-    """_update_single on one parameter, in cache-sized chunks where that is possible."""
+def _chunk_size(p, g, st):
+    """Elements per chunk for this parameter, or 0 to update it in one call."""
     # is_compiling() first: under torch.compile the rest is never traced (inductor fuses the
     # statements anyway, and get_num_threads() would break the graph once per parameter)
     if torch.compiler.is_compiling() or not _CHUNKABLE or p.device.type != "cpu":
-        _update_single(p, -g if maximize else g, st, *h)
-        return
-    n, chunk = p.numel(), _CHUNK * torch.get_num_threads()
-    if n <= chunk or not all(t.is_contiguous() for t in (p, g, *st)):
+        return 0
+    chunk = _CHUNK * torch.get_num_threads()
+    if p.numel() <= chunk or not all(t.is_contiguous() for t in (p, g, *st)):
+        return 0
+    return chunk
+
+
+def _apply_single(p, g, st, h, maximize):
+    """_update_single on one parameter, in cache-sized chunks where that is possible."""
+    chunk = _chunk_size(p, g, st)
+    if not chunk:
         _update_single(p, -g if maximize else g, st, *h)
         return
     flat_p, flat_g, flat_st = p.view(-1), g.view(-1), [s.view(-1) for s in st]
-    for a in range(0, n, chunk):
+    for a in range(0, p.numel(), chunk):
         b = a + chunk
         g_chunk = flat_g[a:b]
         _update_single(flat_p[a:b], -g_chunk if maximize else g_chunk,

@@ -23,13 +23,15 @@ _MODULES = {
 TASK_NAMES = tuple(sorted(_MODULES))
 
 SUITES = {
-    # Lion-form ranks first on this pair, on neither task alone (docs/PROXIES.md): the
-    # quadratic's heavy-tailed noise rewards sign updates, the teacher-student stream
-    # rewards momentum; the best single program for both is sign momentum.
+    # Lion-form ranks first among hand-written rules on this pair, on neither task alone
+    # (docs/PROXIES.md): the quadratic's heavy-tailed noise rewards sign updates, the
+    # teacher-student stream rewards momentum. Programs the search finds (a fast RMSProp)
+    # beat tuned Lion here, by winning the quadratic ("Big-batch suite" there).
     "default": [("noisy_quadratic", 1), ("teacher_student", 1)],
     # The default pair with the teacher-student stream at batch 512: at that batch tuned Lion
     # .8/.95 ranks first on teacher_student alone and on the pair, ahead of the fast-RMSProp
-    # rule the default search keeps finding (BENCHMARKS.md "Big-batch suite"). ~1.5x the cost.
+    # rule the default search keeps finding; ~1.5-2x the cost (docs/PROXIES.md, "Big-batch
+    # suite"). Searches on it did not end in Lion either.
     "bigbatch": [("noisy_quadratic", 1), ("teacher_student", 1, {"batch_size": 512})],
     "ts": [("teacher_student", 1)],
     "nq": [("noisy_quadratic", 1)],

@@ -84,8 +84,8 @@ PROGRAM_LR0 = 1e-2
 
 
 class ProgramRule:
-    """A program as a variant: the compiled rule, its update times lr / PROGRAM_LR0. Holds the
-    text and compiles on first use, so it pickles into worker processes."""
+    """A program as a variant: bench_generalization's ScaledRule with factor lr / PROGRAM_LR0.
+    Holds the text and compiles on first use, so it pickles into worker processes."""
 
     def __init__(self, label: str, text: str, lr: float):
         self.label, self.text, self.lr = label, text, float(lr)
@@ -94,7 +94,8 @@ class ProgramRule:
     def _compiled(self):
         if self._rule is None:
             from evaluator.evaluate import compile_checked
-            self._rule = compile_checked(self.text)
+            from scripts.bench_generalization import ScaledRule
+            self._rule = ScaledRule(compile_checked(self.text), self.lr / PROGRAM_LR0)
         return self._rule
 
     @property
@@ -102,8 +103,7 @@ class ProgramRule:
         return self._compiled().n_slots
 
     def __call__(self, w, g, state, lr):
-        update, new_state = self._compiled()(w, g, state, lr)
-        return update * (self.lr / PROGRAM_LR0), new_state
+        return self._compiled()(w, g, state, lr)
 
     def __getstate__(self):
         return {**self.__dict__, "_rule": None}
