@@ -47,6 +47,9 @@ class ProxyTask:
 
     name = "base"
     salt = 0              # distinguishes this task's random streams from other tasks'
+    # Bump when a code change moves this task's results (even by rounding): the suite
+    # version, and so the fitness cache and the cached baselines, must change with them.
+    revision = 0
     lower_is_better = True
 
     def __init__(self, config: TrainConfig, scale: int):
@@ -73,8 +76,10 @@ class ProxyTask:
 
     # ---- shared ------------------------------------------------------------------------
     def fingerprint(self) -> dict:
-        """What the suite version hashes: task identity plus the full config."""
-        return {"name": self.name, "scale": self.scale, "config": dataclasses.asdict(self.config)}
+        """What the suite version hashes: task identity, code revision and the full config.
+        (Revision 0 is left out, so tasks never revised keep the versions they had.)"""
+        out = {"name": self.name, "scale": self.scale, "config": dataclasses.asdict(self.config)}
+        return out | ({"revision": self.revision} if self.revision else {})
 
     def data_hash(self, data: dict[str, np.ndarray]) -> str:
         h = hashlib.sha256()

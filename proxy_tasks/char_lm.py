@@ -49,6 +49,7 @@ SCALES = {
 class CharLM(ProxyTask):
     name = "char_lm"
     salt = 23
+    revision = 1          # 1: the cross-entropy's softmax runs over dim 1 (layers.py)
 
     def load_data(self):
         text = corpus_bytes(self.config.corpus_bytes).astype(np.int64)

@@ -38,6 +38,7 @@ SCALES = {
 class DigitsMLP(ProxyTask):
     name = "digits_mlp"
     salt = 11
+    revision = 1          # 1: the cross-entropy's softmax runs over dim 1 (layers.py)
 
     def load_data(self):
         from sklearn.datasets import load_digits

@@ -41,7 +41,13 @@ def per_seed_mean(values: torch.Tensor) -> torch.Tensor:
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-seed mean cross-entropy: logits [K, ..., C], targets [K, ...] -> [K]."""
-    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                           reduction="none")
-    return flat.reshape(logits.shape[0], -1).mean(dim=1)
+    """Per-seed mean cross-entropy: logits [K, ..., C], targets [K, ...] -> [K].
+
+    The classes go to dim 1 ([K, C, rows]) before the softmax. Why: torch's CPU softmax
+    over a short last dim (10 classes) pays ~0.2 us per row, which made the loss the most
+    expensive op of a stacked teacher-student step; over a middle dim it vectorises across
+    rows instead (2.4x faster fwd+bwd at K=8, B=128, C=10; same values)."""
+    k, c = logits.shape[0], logits.shape[-1]
+    by_class = logits.reshape(k, -1, c).transpose(1, 2)
+    per_row = F.cross_entropy(by_class, targets.reshape(k, -1), reduction="none")
+    return per_row.mean(dim=1)

@@ -76,6 +76,7 @@ def sample_labels(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class TeacherStudent(ProxyTask):
     name = "teacher_student"
     salt = 71
+    revision = 2          # 1: cross-entropy over dim 1 (layers.py); 2: the stream in torch
 
     def load_data(self):
         cfg = self.config
@@ -112,19 +113,27 @@ class TeacherStudent(ProxyTask):
 
     def _stream(self, rngs, data, device, chunk: int = 64):
         """Fresh examples every step (no epochs, nothing to overfit), `chunk` steps at a time;
-        seed k's examples come from seed k's generator only."""
+        seed k's examples come from seed k's generator only, and its teacher labels from a
+        matmul of the same shape whatever K is, so a seed's stream does not depend on K.
+
+        Why torch, not numpy: drawing and labelling the stream was 38% of a stacked step;
+        torch's float32 sampler and a softmax over a leading class dim make it ~2.7x cheaper
+        (revision 2)."""
         cfg, buf = self.config, []
-        t = {k: data[k].cpu().numpy() for k in ("t_w1", "t_w2")}
+        gens = [torch.Generator().manual_seed(int(r.integers(2**62))) for r in rngs]
+        w1, w2 = (data[k].cpu() for k in ("t_w1", "t_w2"))
+
+        def labelled(gen):
+            x = torch.randn((chunk, cfg.batch_size, cfg.d_in), generator=gen)
+            u = torch.rand((chunk, cfg.batch_size), generator=gen)
+            p = torch.softmax((torch.relu(x @ w1) @ w2).movedim(-1, 0), dim=0)  # [C, chunk, B]
+            y = (p.cumsum(dim=0) < u).sum(dim=0).clamp_max(cfg.classes - 1)      # inverse CDF
+            return x, y
 
         def next_batch():
             if not buf:
-                xs, ys = [], []
-                for rng in rngs:
-                    x = rng.standard_normal((chunk, cfg.batch_size, cfg.d_in)).astype(np.float32)
-                    xs.append(x)
-                    ys.append(sample_labels(teacher_probs(t, x), rng))
-                x = torch.from_numpy(np.stack(xs, 1)).to(device)
-                y = torch.from_numpy(np.stack(ys, 1).astype(np.int64)).to(device)
+                xs, ys = zip(*(labelled(g) for g in gens))
+                x, y = torch.stack(xs, 1).to(device), torch.stack(ys, 1).to(device)
                 buf.extend(zip(x.unbind(0)[::-1], y.unbind(0)[::-1]))
             return buf.pop()
         return next_batch

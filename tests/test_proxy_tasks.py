@@ -165,3 +165,51 @@ def test_a_named_suite_entry_may_override_task_config(monkeypatch):
     assert suite_version("over_t") != plain
     meta = stage_suite("over_t", 10)
     assert meta.tasks["digits_mlp@10,steps=7"].config.steps == 7
+
+
+def test_a_code_revision_changes_the_suite_version(monkeypatch):
+    """A task whose code changed its results carries a new revision, and the suite version
+    (which keys the fitness cache and the cached baselines) changes with it."""
+    from proxy_tasks.teacher_student import TeacherStudent
+
+    monkeypatch.setitem(SUITES, "rev_t", [("teacher_student", 0)])
+    before = suite_version("rev_t")
+    monkeypatch.setattr(TeacherStudent, "revision", TeacherStudent.revision + 1)
+    from proxy_tasks import registry
+    registry._task_version.cache_clear()
+    assert suite_version("rev_t") != before
+    registry._task_version.cache_clear()
+
+
+def test_stacked_cross_entropy_is_the_plain_per_seed_cross_entropy():
+    """layers.cross_entropy moves the classes to dim 1 for speed; the values and gradients
+    must still be each seed's mean cross-entropy over its rows."""
+    from proxy_tasks import layers
+
+    logits = torch.randn(3, 5, 7, 11, requires_grad=True)
+    targets = torch.randint(0, 11, (3, 5, 7))
+    ours = layers.cross_entropy(logits, targets)
+    (g_ours,) = torch.autograd.grad(ours.sum(), logits)
+    plain = torch.stack([torch.nn.functional.cross_entropy(logits[k].reshape(-1, 11),
+                                                           targets[k].reshape(-1))
+                         for k in range(3)])
+    (g_plain,) = torch.autograd.grad(plain.sum(), logits)
+    torch.testing.assert_close(ours, plain)
+    torch.testing.assert_close(g_ours, g_plain)
+
+
+def test_teacher_student_labels_follow_the_teacher():
+    """The stream's labels are draws from the teacher's softmax: over many batches the label
+    frequencies match the mean teacher probability of the drawn inputs."""
+    from proxy_tasks.teacher_student import teacher_probs
+
+    task, data = tiny("teacher_student")
+    tensors = {k: torch.as_tensor(v) for k, v in data.items()}
+    next_batch = task.batches([0, 1], tensors, "cpu")
+    xs, ys = zip(*(next_batch() for _ in range(400)))
+    x, y = torch.stack(xs).reshape(-1, task.config.d_in), torch.stack(ys).reshape(-1)
+    expected = teacher_probs(data, x.numpy()).mean(axis=0)
+    observed = np.bincount(y.numpy(), minlength=task.config.classes) / len(y)
+    # 12,800 draws: the standard error of each frequency is <= 0.0045
+    np.testing.assert_allclose(observed, expected, atol=0.02)
+    assert x.std().item() == pytest.approx(1.0, abs=0.02)
