@@ -37,6 +37,7 @@ SUITES = {
     # hand-written rules (paired beyond 3 s.e.) and far ahead of the three exploits earlier
     # searches found (scripts/winners/), which all won through noisy_quadratic. At 500
     # steps AdamW is first again: Lion's edge needs the long horizon (docs/PROXIES.md).
+    # Searches on it still end in Lion-level AdamW variants, or beat Lion with a mean(w) shift.
     "ts512": [("teacher_student", 1, {"batch_size": 512})],
     "ts": [("teacher_student", 1)],
     "nq": [("noisy_quadratic", 1)],
