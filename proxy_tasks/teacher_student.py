@@ -30,6 +30,9 @@ class TeacherStudentConfig(TrainConfig):
     teacher_hidden: int = 16     # narrower than the student: it can be fitted exactly
     hidden: tuple = (64,)
     temperature: float = 0.5     # teacher logits / T before sampling: lower = cleaner labels
+    teacher_bias: float = 0.0    # mean and s.d. of the teacher's hidden biases (0: none); why:
+                                 # a bias-free teacher rewards rules that pull the student's
+                                 # hidden biases to mean zero (docs/PROXIES.md, 2026-12-03)
     n_train: int = 0             # 0: a fresh example every time (a stream); N: a fixed pool
     n_test: int = 4096
     steps: int = 1000
@@ -55,13 +58,16 @@ def teacher(cfg: TeacherStudentConfig) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((cfg.d_in, cfg.teacher_hidden)) / np.sqrt(cfg.d_in)
     w2 = rng.standard_normal((cfg.teacher_hidden, cfg.classes)) / np.sqrt(cfg.teacher_hidden)
+    # own generator, so teachers without biases keep the weights (and draws) they had
+    b1 = cfg.teacher_bias * (1.0 + np.random.default_rng(4).standard_normal(cfg.teacher_hidden))
     probe = np.random.default_rng(3).standard_normal((8192, cfg.d_in))
-    scale = 1.0 / ((np.maximum(probe @ w1, 0.0) @ w2).std() * cfg.temperature)
-    return {"t_w1": w1.astype(np.float32), "t_w2": (w2 * scale).astype(np.float32)}
+    scale = 1.0 / ((np.maximum(probe @ w1 + b1, 0.0) @ w2).std() * cfg.temperature)
+    return {"t_w1": w1.astype(np.float32), "t_b1": b1.astype(np.float32),
+            "t_w2": (w2 * scale).astype(np.float32)}
 
 
 def teacher_probs(t: dict, x: np.ndarray) -> np.ndarray:
-    logits = np.maximum(x @ t["t_w1"], 0.0) @ t["t_w2"]
+    logits = np.maximum(x @ t["t_w1"] + t["t_b1"], 0.0) @ t["t_w2"]
     logits = logits - logits.max(axis=-1, keepdims=True)
     p = np.exp(logits)
     return p / p.sum(axis=-1, keepdims=True)
@@ -121,12 +127,12 @@ class TeacherStudent(ProxyTask):
         (revision 2)."""
         cfg, buf = self.config, []
         gens = [torch.Generator().manual_seed(int(r.integers(2**62))) for r in rngs]
-        w1, w2 = (data[k].cpu() for k in ("t_w1", "t_w2"))
+        w1, b1, w2 = (data[k].cpu() for k in ("t_w1", "t_b1", "t_w2"))
 
         def labelled(gen):
             x = torch.randn((chunk, cfg.batch_size, cfg.d_in), generator=gen)
             u = torch.rand((chunk, cfg.batch_size), generator=gen)
-            p = torch.softmax((torch.relu(x @ w1) @ w2).movedim(-1, 0), dim=0)  # [C, chunk, B]
+            p = torch.softmax((torch.relu(x @ w1 + b1) @ w2).movedim(-1, 0), dim=0)  # [C,chunk,B]
             y = (p.cumsum(dim=0) < u).sum(dim=0).clamp_max(cfg.classes - 1)      # inverse CDF
             return x, y
 

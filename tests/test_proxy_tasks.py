@@ -198,12 +198,15 @@ def test_stacked_cross_entropy_is_the_plain_per_seed_cross_entropy():
     torch.testing.assert_close(g_ours, g_plain)
 
 
-def test_teacher_student_labels_follow_the_teacher():
+@pytest.mark.parametrize("teacher_bias", [0.0, 0.5])
+def test_teacher_student_labels_follow_the_teacher(teacher_bias):
     """The stream's labels are draws from the teacher's softmax: over many batches the label
-    frequencies match the mean teacher probability of the drawn inputs."""
+    frequencies match the mean teacher probability of the drawn inputs (with hidden biases
+    too: the torch stream and the numpy teacher must compute the same function)."""
     from proxy_tasks.teacher_student import teacher_probs
 
-    task, data = tiny("teacher_student")
+    task = get_task("teacher_student", 0, teacher_bias=teacher_bias)
+    data = task.load_data()
     tensors = {k: torch.as_tensor(v) for k, v in data.items()}
     next_batch = task.batches([0, 1], tensors, "cpu")
     xs, ys = zip(*(next_batch() for _ in range(400)))
@@ -213,3 +216,14 @@ def test_teacher_student_labels_follow_the_teacher():
     # 12,800 draws: the standard error of each frequency is <= 0.0045
     np.testing.assert_allclose(observed, expected, atol=0.02)
     assert x.std().item() == pytest.approx(1.0, abs=0.02)
+
+
+def test_teacher_biases_leave_the_teacher_weights_alone():
+    """The biases come from their own generator: a biased teacher has the same weights as the
+    bias-free one (so the two suites differ only in the biases), and bias 0 means none."""
+    from proxy_tasks.teacher_student import TeacherStudentConfig, teacher
+
+    plain, biased = teacher(TeacherStudentConfig()), teacher(TeacherStudentConfig(teacher_bias=0.5))
+    assert not plain["t_b1"].any()
+    np.testing.assert_array_equal(plain["t_w1"], biased["t_w1"])
+    assert biased["t_b1"].mean() > 0.25          # mean 0.5, s.d. 0.5 over 16 units
