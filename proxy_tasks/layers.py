@@ -13,19 +13,21 @@ import torch.nn.functional as F
 from proxy_tasks import seeding
 
 
-def init_linear(params: dict, name: str, rngs, fan_in: int, fan_out: int, device="cpu", gain=1.0):
-    """He-style normal init (std = gain*sqrt(2/fan_in)); bias zero."""
+def init_linear(params: dict, name: str, rngs, fan_in: int, fan_out: int, device="cpu", gain=1.0,
+                bias: bool = True):
+    """He-style normal init (std = gain*sqrt(2/fan_in)); bias zero, or none (`bias=False`)."""
     k = len(rngs)
     std = gain * math.sqrt(2.0 / fan_in)
     params[f"{name}.w"] = seeding.normal(rngs, (fan_in, fan_out), std, device)
-    params[f"{name}.b"] = seeding.zeros(k, (fan_out,), device)
+    if bias:
+        params[f"{name}.b"] = seeding.zeros(k, (fan_out,), device)
 
 
 def linear(params: dict, name: str, x: torch.Tensor) -> torch.Tensor:
     """x: [K, ..., fan_in] -> [K, ..., fan_out] with each seed's own weights."""
-    w, b = params[f"{name}.w"], params[f"{name}.b"]
+    w, b = params[f"{name}.w"], params.get(f"{name}.b")
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
-    out = torch.baddbmm(b.unsqueeze(1), flat, w)
+    out = torch.bmm(flat, w) if b is None else torch.baddbmm(b.unsqueeze(1), flat, w)
     return out.reshape(*x.shape[:-1], w.shape[-1])
 
 

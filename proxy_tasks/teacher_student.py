@@ -33,6 +33,8 @@ class TeacherStudentConfig(TrainConfig):
     teacher_bias: float = 0.0    # mean and s.d. of the teacher's hidden biases (0: none); why:
                                  # a bias-free teacher rewards rules that pull the student's
                                  # hidden biases to mean zero (docs/PROXIES.md, 2026-12-03)
+    student_bias: bool = True    # False: the student's hidden layers have no biases, so there
+                                 # are none to centre (the same exploit, removed at the source)
     n_train: int = 0             # 0: a fresh example every time (a stream); N: a fixed pool
     n_test: int = 4096
     steps: int = 1000
@@ -100,7 +102,8 @@ class TeacherStudent(ProxyTask):
         rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
         params, width = {}, self.config.d_in
         for i, h in enumerate(self.config.hidden):
-            layers.init_linear(params, f"fc{i}", rngs, width, h, device)
+            layers.init_linear(params, f"fc{i}", rngs, width, h, device,
+                               bias=self.config.student_bias)
             width = h
         layers.init_linear(params, "out", rngs, width, self.config.classes, device, gain=0.5)
         return params

@@ -78,10 +78,11 @@ UNTUNED_ADAMW = AdamW()   # the search's warm start: betas 0.9/0.999, lr 1e-3, w
 
 
 def parse_overrides(pairs):
-    """--set key=value pairs -> config overrides (int, float, tuple or str)."""
+    """--set key=value pairs -> config overrides (int, float, bool, tuple or str)."""
     out = {}
     for pair in pairs:
         key, raw = pair.split("=", 1)
+        raw = {"True": "true", "False": "false"}.get(raw, raw)  # a str "False" would be truthy
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:

@@ -227,3 +227,22 @@ def test_teacher_biases_leave_the_teacher_weights_alone():
     assert not plain["t_b1"].any()
     np.testing.assert_array_equal(plain["t_w1"], biased["t_w1"])
     assert biased["t_b1"].mean() > 0.25          # mean 0.5, s.d. 0.5 over 16 units
+
+
+def test_a_bias_free_student_has_no_hidden_biases_and_still_learns():
+    """student_bias=False drops the hidden layers' biases (the output layer keeps its own), and
+    the student still trains: there is nothing left for a bias-centring rule to act on."""
+    task, data = tiny("teacher_student", student_bias=False)
+    params = task.init_params([0, 1], "cpu")
+    assert "fc0.b" not in params and "fc0.w" in params and "out.b" in params
+    trained = np.mean(task.run(AdamW(lr=1e-2), [0, 1], data).metric)
+    untouched = np.mean(task.run(NoUpdate(), [0, 1], data).metric)
+    assert trained < untouched
+
+
+def test_boolean_overrides_parse_as_booleans():
+    """`student_bias=False` on a command line must mean False: the string "False" is truthy."""
+    from scripts.calibrate import parse_overrides
+
+    assert parse_overrides(["student_bias=False", "b=false", "n=3", "h=[8,4]"]) == {
+        "student_bias": False, "b": False, "n": 3, "h": (8, 4)}
