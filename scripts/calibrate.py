@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -93,9 +94,9 @@ def parse_overrides(pairs):
 
 def evaluate(job):
     """One rule on one set of seeds; a top-level function so worker processes can run it."""
-    task_name, scale, overrides, rule, seeds = job
+    task_name, scale, overrides, rule, seeds, *device = job    # device: optional, "cpu"
     task = get_task(task_name, scale, **overrides)
-    res = task.run(rule, seeds, task.load_data())
+    res = task.run(rule, seeds, task.load_data(), device=device[0] if device else "cpu")
     return {"rule": repr(rule), "status": res.status, "metric": res.metric,
             "details": res.details, "seconds": res.seconds}
 
@@ -110,7 +111,10 @@ def summary(values):
 def run_jobs(jobs, workers):
     if workers <= 1:
         return [evaluate(j) for j in jobs]
-    with ProcessPoolExecutor(workers) as pool:
+    # CUDA cannot be used in a forked child; spawned workers start clean (and cost ~2 s each)
+    cuda = any(len(j) > 5 and str(j[5]).startswith("cuda") for j in jobs)
+    context = multiprocessing.get_context("spawn") if cuda else None
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(evaluate, jobs))
 
 

@@ -160,8 +160,8 @@ class Scorer:
         return normalise(metric, base, True) if self.cap else base / max(metric, 1e-12)
 
 
-def _jobs(tasks, rules, seeds):
-    return [(n, s, o, rule, seeds) for rule in rules for n, s, o in tasks]
+def _jobs(tasks, rules, seeds, device="cpu"):
+    return [(n, s, o, rule, seeds, device) for rule in rules for n, s, o in tasks]
 
 
 def rank(args):
@@ -173,7 +173,9 @@ def rank(args):
     names += [n for n in programs if n not in names]
     grid = lr_grid(args.per_decade, args.lr_min, args.lr_max)
     rules = [VARIANTS[n](lr) for n in names for lr in grid]
-    out = run_jobs(_jobs(tasks, [UNTUNED_ADAMW], tune) + _jobs(tasks, rules, tune), args.workers)
+    dev = args.device
+    out = run_jobs(_jobs(tasks, [UNTUNED_ADAMW], tune, dev) + _jobs(tasks, rules, tune, dev),
+                   args.workers)
     T = len(tasks)
     tune_scorer = Scorer(out[:T], args.aggregate, args.cap)
     best = {}
@@ -184,8 +186,9 @@ def rank(args):
         j = int(np.argmax(values))
         edge = "<" if j == 0 else ">" if j == len(grid) - 1 else " "
         best[name] = (grid[j], edge, float(values[j]))
-    finals = run_jobs(_jobs(tasks, [UNTUNED_ADAMW], fresh)
-                      + _jobs(tasks, [VARIANTS[n](best[n][0]) for n in names], fresh), args.workers)
+    finals = run_jobs(_jobs(tasks, [UNTUNED_ADAMW], fresh, dev)
+                      + _jobs(tasks, [VARIANTS[n](best[n][0]) for n in names], fresh, dev),
+                      args.workers)
     fresh_scorer = Scorer(finals[:T], args.aggregate, args.cap)
     rows = {n: finals[T + i * T: T + (i + 1) * T] for i, n in enumerate(names)}
     return tasks, best, {n: (fresh_scorer.per_seed(r), r) for n, r in rows.items()}
@@ -227,6 +230,8 @@ def main(argv=None) -> int:
     ap.add_argument("--program", action="append", default=[], metavar="FILE",
                     help="a program file (or run directory) to rank as well (repeatable)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for training (cuda: spawned workers share the GPU)")
     ap.add_argument("--out", default="runs/calibration/rank.jsonl")
     args = ap.parse_args(argv)
     t0 = time.time()
