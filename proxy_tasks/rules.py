@@ -33,6 +33,30 @@ class AdamW:
 
 
 @dataclass(frozen=True)
+class AdamWBiasCorrected:
+    """torch.optim.AdamW's rule: the program-form AdamW above plus Adam's bias correction.
+
+    Why both: the warm start (and the Lion paper's AdamW program) has no bias correction, so
+    its first steps are up to ~6x larger than the lr says (m and v start at zero; at step
+    10 m/sqrt(v) is ~6.5 g/|g|); the AdamW people actually use corrects that. The third slot
+    holds the step count (a full tensor, as every slot is; calibration only)."""
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    wd: float = 0.01
+    eps: float = 1e-8
+    n_slots = 3
+
+    def __call__(self, w, g, state, lr):
+        m, v, t = state
+        m, v, t = torch.lerp(g, m, self.beta1), torch.lerp(g * g, v, self.beta2), t + 1
+        m_hat = m / (1 - self.beta1 ** t)
+        v_hat = v / (1 - self.beta2 ** t)
+        update = (m_hat / (v_hat.sqrt() + self.eps) + self.wd * w) * (self.lr * lr)
+        return update, (m, v, t)
+
+
+@dataclass(frozen=True)
 class Signum:
     lr: float = 1e-4
     beta: float = 0.9

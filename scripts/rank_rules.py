@@ -42,7 +42,7 @@ import time
 import numpy as np
 
 from evaluator.fitness import normalise
-from proxy_tasks.rules import AdamW, Lion, PowerSGD, Signum
+from proxy_tasks.rules import AdamW, AdamWBiasCorrected, Lion, PowerSGD, Signum
 from scripts.calibrate import UNTUNED_ADAMW, parse_overrides, run_jobs, summary
 
 
@@ -74,10 +74,14 @@ VARIANTS = {
     "lion .8/.95 wd.3": lambda lr: Lion(lr=lr, beta1=0.8, beta2=0.95, wd=0.3),
     "lion .9/.99 wd.3": lambda lr: Lion(lr=lr, beta1=0.9, beta2=0.99, wd=0.3),
     "signum .9 wd.3": lambda lr: Signum(lr=lr, beta=0.9, wd=0.3),
+    # torch.optim.AdamW (bias-corrected; the variants above follow the uncorrected program)
+    "adamwbc .9/.999": lambda lr: AdamWBiasCorrected(lr=lr),
+    "adamwbc .9/.99 wd.1": lambda lr: AdamWBiasCorrected(lr=lr, beta2=0.99, wd=0.1),
     # what the searches found on heavy-tailed noise: compress the gradient, keep no state
     "cbrt-sgd": lambda lr: PowerSGD(lr=lr, p=1.0 / 3.0),
 }
-DEFAULT_VARIANTS = [n for n in VARIANTS if "wd" not in n and n != "cbrt-sgd"]
+DEFAULT_VARIANTS = [n for n in VARIANTS
+                    if "wd" not in n and n not in ("cbrt-sgd", "adamwbc .9/.999")]
 
 
 PROGRAM_LR0 = 1e-2

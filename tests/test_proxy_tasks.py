@@ -246,3 +246,23 @@ def test_boolean_overrides_parse_as_booleans():
 
     assert parse_overrides(["student_bias=False", "b=false", "n=3", "h=[8,4]"]) == {
         "student_bias": False, "b": False, "n": 3, "h": (8, 4)}
+
+
+def test_bias_corrected_adamw_is_torch_adamw():
+    """The calibration's `adamwbc` rule is torch.optim.AdamW step for step (bias correction,
+    eps after the square root, decoupled weight decay), so 'tuned AdamW' can mean what users run."""
+    from proxy_tasks.rules import AdamWBiasCorrected
+
+    gen = torch.Generator().manual_seed(0)
+    w0 = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(3, 5, generator=gen, dtype=torch.float64) for _ in range(6)]
+    ref = w0.clone().requires_grad_()
+    opt = torch.optim.AdamW([ref], lr=0.01, betas=(0.9, 0.99), weight_decay=0.1, eps=1e-8)
+    rule, w = AdamWBiasCorrected(lr=0.01, beta2=0.99, wd=0.1), w0.clone()
+    state = tuple(torch.zeros_like(w) for _ in range(rule.n_slots))
+    for g in grads:
+        ref.grad = g.clone()
+        opt.step()
+        update, state = rule(w, g, state, 1.0)
+        w = w - update
+    torch.testing.assert_close(w, ref.detach())
