@@ -1,7 +1,7 @@
-"""Benchmark the exported Lion against published Lion implementations and AdamW (CPU).
+"""Benchmark the exported Lion against published Lion implementations and AdamW (CPU or CUDA).
 
     .venv/bin/python -m scripts.bench_export [--params-m 25] [--repeats 7] [--steps 3]
-                                             [--timm-path DIR]
+                                             [--timm-path DIR] [--device cuda]
 
 Step time of one optimizer step over a ~25M-parameter model (a few Linear-sized tensors with
 fixed gradients): the exported Lion (foreach, single-tensor, and `torch.compile` of the step
@@ -13,7 +13,8 @@ is checked to have computed the same parameters as the exported one (same start,
 gradients, same steps): the timed work is the same rule.
 
 Memory: the optimizer state (bytes of state tensors) and the peak during a step (state plus
-the step's temporaries, from the profiler's allocation events), vs AdamW.
+the step's temporaries, from the profiler's allocation events; on CUDA from the allocator's
+peak), vs AdamW.
 
 timm. `import timm.optim` runs timm's package `__init__`, which imports its models and with
 them torchvision; torchvision's wheels pin a torch other than the project's (torch==2.13.0+cpu),
@@ -44,6 +45,7 @@ from primitives.reference import load_reference
 
 LION_BINDINGS = {(0, 2): "beta1", (2, 2): "beta2", (3, 1): "weight_decay", (5, 1): "lr"}
 HP = {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.1}
+DEVICE = "cpu"   # --device; parameters are drawn on the CPU (same values) and moved there
 REFERENCE = "exported Lion (single-tensor)"  # the others are compared with it before timing
 
 
@@ -144,9 +146,9 @@ def model_shapes(millions: float) -> list[tuple[int, ...]]:
 
 def make_params(shapes, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    params = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+    params = [torch.randn(s, generator=gen).to(DEVICE).requires_grad_() for s in shapes]
     for p in params:
-        p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+        p.grad = (torch.randn(p.shape, generator=gen) * 1e-2).to(DEVICE)
     return params
 
 
@@ -165,7 +167,7 @@ def candidates(shapes, timm_paths=()) -> dict[str, Candidate]:
     add("exported Lion (single, unchunked)", exported_lion_class(chunked=False), False, **HP,
         foreach=False)
     add("exported Lion (torch.compile)", Lion, False, compiled=True,
-        **{**HP, "lr": torch.tensor(HP["lr"])})
+        **{**HP, "lr": torch.tensor(HP["lr"], device=DEVICE)})
     try:
         import lion_pytorch
         from lion_pytorch.foreach import Lion as LionForeach
@@ -203,10 +205,17 @@ def agreement(cands: dict[str, Candidate]) -> None:
 
 # ----------------------------------------------------------------------------- measuring
 
+def sync() -> None:
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()   # kernels run asynchronously: time the work, not the launch
+
+
 def time_steps(step, n: int) -> float:
+    sync()
     start = time.perf_counter()
     for _ in range(n):
         step()
+    sync()
     return (time.perf_counter() - start) / n
 
 
@@ -218,6 +227,13 @@ def state_bytes(opt) -> int:
 def step_transient_peak(step) -> int | None:
     """Peak bytes allocated and not yet freed during one step (its temporaries), from the
     profiler's allocation events; None if this torch's profiler does not expose them."""
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -244,13 +260,16 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=None,
                     help="elements per chunk of the exported single-tensor path (default: "
                          "the exported file's _CHUNK)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     shapes = model_shapes(args.params_m)
     n_params = sum(torch.Size(s).numel() for s in shapes)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{n_params / 1e6:.1f}M parameters in {len(shapes)} tensors")
-    print("exported Lion's default (foreach=None) on CPU: the single-tensor path; foreach is "
-          "the default on CUDA/XPU")
+    print(f"device {DEVICE}; exported Lion's default (foreach=None) on CPU: the single-tensor "
+          "path; foreach is the default on CUDA/XPU")
     cands = candidates(shapes, args.timm_path)
     if args.chunk:
         sys.modules["exported_lion"]._CHUNK = args.chunk
