@@ -39,7 +39,7 @@ SUITES = {
     # steps AdamW is first again: Lion's edge needs the long horizon (docs/PROXIES.md).
     # Searches on it still end in Lion-level AdamW variants, or beat Lion with a mean(w) shift.
     # That shift centres the student's hidden biases, which handicap AdamW; with a bias-free
-    # student (student_bias=False) tuned AdamW beats Lion by 35-45% (docs/PROXIES.md, 2026-12-03).
+    # student (student_bias=False) tuned AdamW beats Lion at batch 512-4096 (docs/PROXIES.md, 2026-12-03).
     "ts512": [("teacher_student", 1, {"batch_size": 512})],
     "ts": [("teacher_student", 1)],
     "nq": [("noisy_quadratic", 1)],
