@@ -36,6 +36,13 @@ class NoisyQuadraticConfig(TrainConfig):
     # scale; a rule that is not (cbrt(g), clip(g, c): what searches found at s = 0, measured
     # in docs/PROXIES.md) cannot pick one lr for all three. The metric is the *unscaled* loss.
     scale_spread: float = 4.0
+    # True: the quadratic (curvature, noise and loss scales alike) lives in a fixed random
+    # orthonormal basis (rng 5) instead of the coordinate axes, so no per-coordinate
+    # normalisation can undo its ill-conditioning; a heavy-tailed noise event then moves
+    # every coordinate at once. Why: on the axis-aligned quadratic any diagonal
+    # normalisation wins (the exploits in docs/PROXIES.md); the rotated one asks for
+    # momentum and robustness to outliers instead. Costs a dim x dim matmul per step.
+    rotate: bool = False
     steps: int = 2000
     metric: str = "loss"
     failure_metric: float = 100.0    # the initial loss is ~sum(1/i) ~ 7.5 for dim 1000
@@ -64,8 +71,12 @@ class NoisyQuadratic(ProxyTask):
         dim = self.config.dim
         target = np.random.default_rng(0).standard_normal(dim).astype(np.float32)
         exponent = (np.arange(dim) % 3 - 1) * self.config.scale_spread
-        return {"h": (1.0 / np.arange(1, dim + 1)).astype(np.float32), "target": target,
+        data = {"h": (1.0 / np.arange(1, dim + 1)).astype(np.float32), "target": target,
                 "loss_scale": (10.0 ** exponent).astype(np.float32)}
+        if self.config.rotate:   # own generator: the target and scales stay as they were
+            q, r = np.linalg.qr(np.random.default_rng(5).standard_normal((dim, dim)))
+            data["basis"] = (q * np.sign(np.diag(r))).astype(np.float32)   # Haar-distributed
+        return data
 
     def init_params(self, seeds, device):
         rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
@@ -82,12 +93,12 @@ class NoisyQuadratic(ProxyTask):
             if not buf:   # 64 steps of noise per seed at once: per-step sampling cost ~nothing
                 noise = torch.stack([heavy_tailed(g, (chunk, c.dim), c.tail) for g in gens], 1)
                 buf.extend((noise.to(device) * scale).unbind(0)[::-1])
-            return buf.pop(), data["h"], data["target"], data["loss_scale"]
+            return buf.pop(), data["h"], data["target"], data["loss_scale"], data.get("basis")
         return next_batch
 
     def loss(self, params, batch):
-        noise, h, target, loss_scale = batch
-        d = params["w"] - target
+        noise, h, target, loss_scale, basis = batch
+        d = _eigen_coordinates(params["w"] - target, basis)
         clean = 0.5 * (h * d * d).sum(dim=1)
         # gradient = loss_scale * (h*(w - t) + noise); value = the unscaled noise-free loss
         # (for divergence checks), so the scales change gradients only
@@ -95,5 +106,10 @@ class NoisyQuadratic(ProxyTask):
         return clean.detach() + scaled - scaled.detach()
 
     def evaluate(self, params, data):
-        d = params["w"] - data["target"]
+        d = _eigen_coordinates(params["w"] - data["target"], data.get("basis"))
         return {"loss": 0.5 * (data["h"] * d * d).sum(dim=1)}
+
+
+def _eigen_coordinates(d: torch.Tensor, basis) -> torch.Tensor:
+    """[K, dim] offsets from the optimum in the quadratic's eigenbasis (the axes if none)."""
+    return d if basis is None else d @ basis

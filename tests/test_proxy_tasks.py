@@ -266,3 +266,18 @@ def test_bias_corrected_adamw_is_torch_adamw():
         update, state = rule(w, g, state, 1.0)
         w = w - update
     torch.testing.assert_close(w, ref.detach())
+
+
+def test_rotated_quadratic_lives_in_its_orthonormal_basis():
+    """rotate=True: the basis is orthonormal, the loss is 0.5 d^T Q H Q^T d (d = w - target)
+    and its gradient is Q H Q^T d plus rotated noise; the axis-aligned task is unchanged."""
+    task = get_task("noisy_quadratic", 0, rotate=True, scale_spread=0.0, noise_scale=0.0)
+    data = {k: torch.as_tensor(v) for k, v in task.load_data().items()}
+    q, h, t = data["basis"], data["h"], data["target"]
+    torch.testing.assert_close(q.T @ q, torch.eye(len(h)), atol=1e-5, rtol=0)
+    w = torch.randn(2, len(h)).requires_grad_()
+    batch = task.batches([0, 1], data, "cpu")()
+    task.loss({"w": w}, batch).sum().backward()
+    hessian = q @ torch.diag(h) @ q.T
+    torch.testing.assert_close(w.grad, (w.detach() - t) @ hessian, atol=1e-5, rtol=1e-4)
+    assert "basis" not in get_task("noisy_quadratic", 0).load_data()
