@@ -89,14 +89,16 @@ class ProxyTask:
             h.update(arr.tobytes())
         return h.hexdigest()[:16]
 
-    def run(self, rule, seeds, data, device="cpu", time_limit_s=None) -> TaskResult:
+    def run(self, rule, seeds, data, device="cpu", time_limit_s=None, observe=None) -> TaskResult:
+        """Train `seeds` with `rule`; `observe(step, params)`, if given, is called after each
+        update (diagnostics such as scripts/diag_hidden_biases.py; the search passes none)."""
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(1)   # one worker per core: intra-op threads would oversubscribe
         # Adam's second moment decays into denormal floats late in training; on x86 CPUs
         # denormal arithmetic is ~10x slower, which made AdamW cost 2-3x more than Signum.
         torch.set_flush_denormal(True)
         try:
-            return _train(self, rule, list(seeds), data, device, time_limit_s)
+            return _train(self, rule, list(seeds), data, device, time_limit_s, observe)
         finally:
             torch.set_flush_denormal(False)
             torch.set_num_threads(previous_threads)
@@ -122,7 +124,7 @@ def _apply_rule(rule, params, state, lr: float) -> None:
             state[name] = tuple(new_state)
 
 
-def _train(task, rule, seeds, data, device, time_limit_s) -> TaskResult:
+def _train(task, rule, seeds, data, device, time_limit_s, observe=None) -> TaskResult:
     cfg, t0 = task.config, time.perf_counter()
     tensors = _to_tensors(data, device)
     params = task.init_params(seeds, device)
@@ -143,6 +145,8 @@ def _train(task, rule, seeds, data, device, time_limit_s) -> TaskResult:
             return _failed(task, seeds, "diverged", step, t0)
         losses.sum().backward()   # sum of per-seed losses: each seed gets its own gradient
         _apply_rule(rule, params, state, warmup_cosine(step, cfg.steps, warmup))
+        if observe is not None:
+            observe(step, params)
     return _finish(task, seeds, params, tensors, cfg.steps, t0)
 
 

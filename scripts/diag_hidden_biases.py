@@ -16,9 +16,8 @@ import sys
 import torch
 
 from proxy_tasks import get_task
-from proxy_tasks.base import _apply_rule, _to_tensors
+from proxy_tasks.base import _to_tensors
 from proxy_tasks.rules import AdamW, Lion
-from proxy_tasks.schedule import warmup_cosine
 from scripts.ablate_centering import CentredAdamW
 
 RULES = {   # lr as tuned by rank_rules on ts512 (centre:b1: rank_rules lr 0.0215 x 0.8)
@@ -38,24 +37,19 @@ def hidden_stats(params, x_test) -> str:
                 f"active {(h > 0).float().mean().item():.3f}, dead units {dead:.3f}")
 
 
-def train(task, data, rule, seeds, report_at=(100, 999)):
-    params = task.init_params(seeds, "cpu")
-    for p in params.values():
-        p.requires_grad_(True)
-    state = {n: tuple(torch.zeros_like(p) for _ in range(rule.n_slots)) for n, p in params.items()}
-    next_batch, cfg = task.batches(seeds, data, "cpu"), task.config
-    warmup = round(cfg.warmup_frac * cfg.steps)
-    for step in range(cfg.steps):
-        task.loss(params, next_batch()).sum().backward()
-        _apply_rule(rule, params, state, warmup_cosine(step, cfg.steps, warmup))
+def train(task, data, rule, seeds, report_at=(100, 999)) -> list[str]:
+    lines = []
+
+    def observe(step, params):
         if step in report_at:
-            yield f"step {step + 1:4d}: " + hidden_stats(params, data["x_test"])
-    yield f"KL {task.evaluate(params, data)['kl'].mean().item():.5f}"
+            lines.append(f"step {step + 1:4d}: " + hidden_stats(params, data["x_test"]))
+    result = task.run(rule, seeds, task.load_data(), observe=observe)
+    return lines + [f"KL {sum(result.metric) / len(result.metric):.5f}"]
 
 
 def main() -> int:
     task = get_task("teacher_student", 1, batch_size=512)
-    data = _to_tensors(task.load_data(), "cpu")
+    data = _to_tensors(task.load_data(), "cpu")   # for the statistics; run() loads its own
     for name, rule in RULES.items():
         for line in train(task, data, rule, list(range(1000, 1008))):
             print(f"{name:14s} {line}", flush=True)

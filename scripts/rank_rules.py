@@ -80,8 +80,15 @@ VARIANTS = {
     # what the searches found on heavy-tailed noise: compress the gradient, keep no state
     "cbrt-sgd": lambda lr: PowerSGD(lr=lr, p=1.0 / 3.0),
 }
+
+
+def family(name: str) -> str:
+    return name.split()[0]
+
+
+# the default table: the original families at their default weight decays
 DEFAULT_VARIANTS = [n for n in VARIANTS
-                    if "wd" not in n and n not in ("cbrt-sgd", "adamwbc .9/.999")]
+                    if "wd" not in n and family(n) not in ("cbrt-sgd", "adamwbc")]
 
 
 PROGRAM_LR0 = 1e-2
@@ -134,10 +141,6 @@ def parse_task(spec: str):
     head, _, tail = spec.partition(":")
     name, _, scale = head.partition("@")
     return name, int(scale or 1), parse_overrides([kv for kv in tail.split(",") if kv])
-
-
-def family(name: str) -> str:
-    return name.split()[0]
 
 
 class Scorer:

@@ -281,3 +281,13 @@ def test_rotated_quadratic_lives_in_its_orthonormal_basis():
     hessian = q @ torch.diag(h) @ q.T
     torch.testing.assert_close(w.grad, (w.detach() - t) @ hessian, atol=1e-5, rtol=1e-4)
     assert "basis" not in get_task("noisy_quadratic", 0).load_data()
+
+
+def test_observe_sees_every_step_and_changes_nothing():
+    """run(observe=f) calls f after each of the task's steps, and watching does not change
+    the result (diagnostics read the training without a second copy of its loop)."""
+    task, data = tiny("digits_mlp")
+    steps = []
+    watched = task.run(AdamW(lr=1e-2), [0, 1], data, observe=lambda step, p: steps.append(step))
+    assert steps == list(range(task.config.steps))
+    assert watched.metric == task.run(AdamW(lr=1e-2), [0, 1], data).metric

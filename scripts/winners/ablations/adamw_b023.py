@@ -1,3 +1,4 @@
+# the ts512 winner without its mean(w) shift: AdamW beta1 0.23, no weight decay (ablation, 2026-12-03)
 def train(w, g, m, v, lr):
     g2 = square(g)
     m = interp(g, m, 0.23386241607774227)
