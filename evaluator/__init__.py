@@ -3,11 +3,11 @@
 Ray is imported only by evaluator.ray_backend, and only when a "ray" backend is made.
 """
 
-from evaluator.backends import Backend, make_backend
-from evaluator.cache import FitnessCache, program_keys
-from evaluator.evaluate import DEFAULT_SEEDS, evaluate
-from evaluator.fitness import FAILURE_FITNESS, STATUSES, Fitness, TaskFitness
-from evaluator.suites import Suite, evaluation_version, resolve_suite
+from optsearch.evaluator.backends import Backend, make_backend
+from optsearch.evaluator.cache import FitnessCache, program_keys
+from optsearch.evaluator.evaluate import DEFAULT_SEEDS, evaluate
+from optsearch.evaluator.fitness import FAILURE_FITNESS, STATUSES, Fitness, TaskFitness
+from optsearch.evaluator.suites import Suite, evaluation_version, resolve_suite
 
 
 def suite_version(suite) -> str:

@@ -12,7 +12,7 @@ the program or the worker (failures are values). Backends are context managers.
 
 from __future__ import annotations
 
-from evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S
+from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S
 
 BACKEND_KINDS = ("serial", "ray")
 
@@ -54,10 +54,10 @@ def make_backend(kind: str, workers: int | None = None, address: str | None = No
                  **options) -> Backend:
     """A backend of `kind`; `options` go to the backend's constructor (see its docstring)."""
     if kind == "serial":
-        from evaluator.serial_backend import SerialBackend
+        from optsearch.evaluator.serial_backend import SerialBackend
         return SerialBackend(suite=suite, seeds=seeds, time_limit_s=time_limit_s, **options)
     if kind == "ray":
-        from evaluator.ray_backend import RayBackend  # the only import of ray
+        from optsearch.evaluator.ray_backend import RayBackend  # the only import of ray
         return RayBackend(workers=workers, address=address, suite=suite, seeds=seeds,
                           time_limit_s=time_limit_s, **options)
     raise ValueError(f"unknown backend {kind!r}; known: {', '.join(BACKEND_KINDS)}")

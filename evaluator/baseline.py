@@ -16,8 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from evaluator.suites import evaluation_version, resolve_suite
-from primitives.reference import load_reference
+from optsearch.evaluator.suites import evaluation_version, resolve_suite
+from optsearch.primitives.reference import load_reference
 
 BASELINE_PROGRAM = "adamw"
 _MEMO: dict = {}
@@ -29,7 +29,10 @@ def default_cache_dir() -> Path:
 
 def compute_baseline(suite, seeds, device="cpu", data=None) -> dict:
     """Task key -> AdamW's metric per seed, by training (no time limit: it must finish)."""
-    from evaluator.evaluate import compile_checked, run_tasks  # evaluate imports us lazily
+    from optsearch.evaluator.evaluate import (  # evaluate imports us lazily
+        compile_checked,
+        run_tasks,
+    )
 
     suite = resolve_suite(suite)
     rule = compile_checked(load_reference(BASELINE_PROGRAM))

@@ -16,8 +16,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from evaluator.fitness import Fitness
-from primitives.hashing import fingerprint, structural_hash
+from optsearch.evaluator.fitness import Fitness
+from optsearch.primitives.hashing import fingerprint, structural_hash
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fitness (

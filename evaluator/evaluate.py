@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 import time
 
-from evaluator.fitness import Fitness, TaskFitness
-from evaluator.suites import resolve_suite
-from primitives.analysis import check
-from primitives.codegen import compile_program
-from primitives.parser import parse
-from primitives.program import Program, ProgramError
+from optsearch.evaluator.fitness import Fitness, TaskFitness
+from optsearch.evaluator.suites import resolve_suite
+from optsearch.primitives.analysis import check
+from optsearch.primitives.codegen import compile_program
+from optsearch.primitives.parser import parse
+from optsearch.primitives.program import Program, ProgramError
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
 DEFAULT_TIME_LIMIT_S = 120.0   # per evaluation (all tasks together); scale-1 suites take ~2 s
@@ -60,7 +60,7 @@ def evaluate(program, suite="default", seeds=DEFAULT_SEEDS, device="cpu", data=N
     """
     suite, seeds = resolve_suite(suite), tuple(int(s) for s in seeds)
     if baseline is None:
-        from evaluator.baseline import baseline_metrics
+        from optsearch.evaluator.baseline import baseline_metrics
         baseline = baseline_metrics(suite, seeds, device=device, data=data)
     t0 = time.perf_counter()
     meta = {"seeds": seeds, "suite": suite.name, "suite_version": suite.version}

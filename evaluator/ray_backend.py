@@ -29,11 +29,11 @@ import time
 import numpy as np
 import ray
 
-from evaluator.backends import Backend
-from evaluator.baseline import baseline_metrics, compute_baseline
-from evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S, evaluate
-from evaluator.fitness import Fitness
-from evaluator.suites import resolve_suite
+from optsearch.evaluator.backends import Backend
+from optsearch.evaluator.baseline import baseline_metrics, compute_baseline
+from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S, evaluate
+from optsearch.evaluator.fitness import Fitness
+from optsearch.evaluator.suites import resolve_suite
 
 MAX_TASK_RETRIES = 2      # attempts after a worker death; a program that kills every worker fails
 KILL_GRACE_S = 30.0       # beyond the cooperative time limit before the driver kills a worker

@@ -9,10 +9,10 @@ from __future__ import annotations
 import collections
 import time
 
-from evaluator.backends import Backend
-from evaluator.baseline import baseline_metrics
-from evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S, evaluate
-from evaluator.suites import resolve_suite
+from optsearch.evaluator.backends import Backend
+from optsearch.evaluator.baseline import baseline_metrics
+from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S, evaluate
+from optsearch.evaluator.suites import resolve_suite
 
 
 class SerialBackend(Backend):

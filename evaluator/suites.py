@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-import proxy_tasks
+from optsearch import proxy_tasks
 
 
 def task_key(name: str, scale: int) -> str:

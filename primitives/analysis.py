@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from primitives.dataflow import GRAD_IN, UPDATE_OUT, build_graph, slot_input, slot_output
-from primitives.pool import ANY, POOL, SCALAR, TENSOR, result_kind
-from primitives.program import Program, ProgramError
+from optsearch.primitives.dataflow import GRAD_IN, UPDATE_OUT, build_graph, slot_input, slot_output
+from optsearch.primitives.pool import ANY, POOL, SCALAR, TENSOR, result_kind
+from optsearch.primitives.program import Program, ProgramError
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import functools
 
 import torch
 
-from primitives.dataflow import definitions
-from primitives.liveness import live_program, live_state_slots
-from primitives.pool import POOL
-from primitives.printer import format_constant
-from primitives.program import Program
+from optsearch.primitives.dataflow import definitions
+from optsearch.primitives.liveness import live_program, live_state_slots
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.printer import format_constant
+from optsearch.primitives.program import Program
 
 _INLINE = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "neg": "-{0}"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from primitives.program import Program
+from optsearch.primitives.program import Program
 
 
 def definitions(program: Program):

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from primitives.analysis import check
-from primitives.dataflow import definitions
-from primitives.export_template import (
+from optsearch.primitives.analysis import check
+from optsearch.primitives.dataflow import definitions
+from optsearch.primitives.export_template import (
     FOREACH,
     FOREACH_INPLACE,
     INPLACE,
@@ -41,9 +41,9 @@ from primitives.export_template import (
     SINGLE,
     TENSOR_POS,
 )
-from primitives.liveness import live_indices, live_state_slots
-from primitives.pool import POOL, TENSOR
-from primitives.program import Program
+from optsearch.primitives.liveness import live_indices, live_state_slots
+from optsearch.primitives.pool import POOL, TENSOR
+from optsearch.primitives.program import Program
 
 T, P, G = "T", "P", "G"
 RESERVED = frozenset({"params", "maximize", "foreach", "state_dtype", "self", "torch"})
@@ -581,8 +581,8 @@ def _arg_docs(spec: Spec, args) -> list[str]:
 
 def describe(spec: Spec, plan: Plan, class_name: str, args) -> tuple[str, str, str]:
     """(module docstring, one-line class summary, constructor argument docs)."""
-    from primitives.liveness import live_program
-    from primitives.printer import format_program
+    from optsearch.primitives.liveness import live_program
+    from optsearch.primitives.printer import format_program
 
     what = (f"the {spec.recognized} update rule, recognised in a searched program"
             if spec.recognized else "an optimizer discovered by program search")
@@ -680,7 +680,7 @@ def export_source(program: Program, class_name: str = "DiscoveredOptimizer",
     """The text of one `.py` file defining `class_name`, a torch.optim.Optimizer subclass."""
     from string import Template
 
-    from primitives.export_template import FILE_TEMPLATE, HELPERS
+    from optsearch.primitives.export_template import FILE_TEMPLATE, HELPERS
 
     if not (class_name.isidentifier() and not keyword.iskeyword(class_name)
             and not class_name.startswith("_") and class_name not in RESERVED | {"math"}):

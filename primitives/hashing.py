@@ -15,11 +15,11 @@ import hashlib
 import numpy as np
 import torch
 
-from primitives.dataflow import definitions
-from primitives.liveness import live_program, live_state_slots
-from primitives.pool import POOL
-from primitives.printer import format_constant
-from primitives.program import Program
+from optsearch.primitives.dataflow import definitions
+from optsearch.primitives.liveness import live_program, live_state_slots
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.printer import format_constant
+from optsearch.primitives.program import Program
 
 FINGERPRINT_STEPS = 6
 FINGERPRINT_SHAPE = (4, 8)
@@ -63,7 +63,9 @@ def _round(values: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(program: Program) -> str:
-    from primitives.interpreter import run_steps  # local: interpreter imports hashing's peers
+    from optsearch.primitives.interpreter import (
+        run_steps,  # local: interpreter imports hashing's peers
+    )
 
     gen = torch.Generator().manual_seed(1234)
     w = torch.randn(FINGERPRINT_SHAPE, generator=gen, dtype=torch.float64)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from primitives.pool import POOL
-from primitives.program import Program
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.program import Program
 
 
 def _value(arg, env, like):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from primitives.dataflow import UPDATE_OUT, build_graph, slot_input, slot_output
-from primitives.pool import POOL, SCALAR, TENSOR, result_kind
-from primitives.program import Program
+from optsearch.primitives.dataflow import UPDATE_OUT, build_graph, slot_input, slot_output
+from optsearch.primitives.pool import POOL, SCALAR, TENSOR, result_kind
+from optsearch.primitives.program import Program
 
 
 def _live_nodes(program: Program):

@@ -12,8 +12,8 @@ import keyword
 import math
 import re
 
-from primitives.pool import INFIX_OPS, POOL
-from primitives.program import Arg, Program, ProgramError, Statement
+from optsearch.primitives.pool import INFIX_OPS, POOL
+from optsearch.primitives.program import Arg, Program, ProgramError, Statement
 
 MAX_BYTES = 200_000  # a program is a few lines; anything larger is not one
 MAX_STATEMENTS = 2_000

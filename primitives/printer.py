@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from primitives.pool import POOL
-from primitives.program import Arg, Program, Statement
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.program import Arg, Program, Statement
 
 
 def format_constant(value: float) -> str:

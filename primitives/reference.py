@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from primitives.parser import parse
-from primitives.program import Program
+from optsearch.primitives.parser import parse
+from optsearch.primitives.program import Program
 
 REFERENCE_NAMES = ("adamw", "lion", "signum", "sgdm", "adam", "rmsprop", "adagrad", "adabelief",
                    "program4")
@@ -14,7 +14,7 @@ REFERENCE_NAMES = ("adamw", "lion", "signum", "sgdm", "adam", "rmsprop", "adagra
 def reference_path(name: str):
     if name not in REFERENCE_NAMES:
         raise KeyError(f"unknown reference program '{name}' (known: {', '.join(REFERENCE_NAMES)})")
-    return resources.files("primitives") / "programs" / f"{name}.py"
+    return resources.files("optsearch.primitives") / "programs" / f"{name}.py"
 
 
 def reference_text(name: str) -> str:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from primitives.liveness import live_program, live_state_slots
-from primitives.pool import POOL
-from primitives.program import Program, Statement
+from optsearch.primitives.liveness import live_program, live_state_slots
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.program import Program, Statement
 
 INTERP_TOL = 1e-12  # coefficients summing to 1 within this are printed as interp(...)
 

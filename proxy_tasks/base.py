@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from proxy_tasks.schedule import warmup_cosine
+from optsearch.proxy_tasks.schedule import warmup_cosine
 
 
 @dataclass
@@ -91,7 +91,7 @@ class ProxyTask:
 
     def run(self, rule, seeds, data, device="cpu", time_limit_s=None, observe=None) -> TaskResult:
         """Train `seeds` with `rule`; `observe(step, params)`, if given, is called after each
-        update (diagnostics such as scripts/diag_hidden_biases.py; the search passes none)."""
+        update (diagnostics such as scripts/research/diag_hidden_biases.py; the search passes none)."""
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(1)   # one worker per core: intra-op threads would oversubscribe
         # Adam's second moment decays into denormal floats late in training; on x86 CPUs

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from proxy_tasks import layers, seeding
-from proxy_tasks.base import ProxyTask, TrainConfig
-from proxy_tasks.corpus import VOCAB, corpus_bytes
+from optsearch.proxy_tasks import layers, seeding
+from optsearch.proxy_tasks.base import ProxyTask, TrainConfig
+from optsearch.proxy_tasks.corpus import VOCAB, corpus_bytes
 
 
 @dataclass(frozen=True)

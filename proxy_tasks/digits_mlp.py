@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from proxy_tasks import layers, seeding
-from proxy_tasks.base import ProxyTask, TrainConfig
+from optsearch.proxy_tasks import layers, seeding
+from optsearch.proxy_tasks.base import ProxyTask, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from proxy_tasks import seeding
+from optsearch.proxy_tasks import seeding
 
 
 def init_linear(params: dict, name: str, rngs, fan_in: int, fan_out: int, device="cpu", gain=1.0,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from proxy_tasks import seeding
-from proxy_tasks.base import ProxyTask, TrainConfig
+from optsearch.proxy_tasks import seeding
+from optsearch.proxy_tasks.base import ProxyTask, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from proxy_tasks import char_lm, denoise_ae, digits_mlp, noisy_quadratic, teacher_student
-from proxy_tasks.base import config_hash
+from optsearch.proxy_tasks import char_lm, denoise_ae, digits_mlp, noisy_quadratic, teacher_student
+from optsearch.proxy_tasks.base import config_hash
 
 _MODULES = {
     "digits_mlp": (digits_mlp.DigitsMLP, digits_mlp.SCALES),
@@ -35,7 +35,7 @@ SUITES = {
     "bigbatch": [("noisy_quadratic", 1), ("teacher_student", 1, {"batch_size": 512})],
     # The teacher-student stream alone at batch 512: tuned Lion .8/.95 first among the
     # hand-written rules (paired beyond 3 s.e.) and far ahead of the three exploits earlier
-    # searches found (scripts/winners/), which all won through noisy_quadratic. At 500
+    # searches found (scripts/research/winners/), which all won through noisy_quadratic. At 500
     # steps AdamW is first again: Lion's edge needs the long horizon (docs/PROXIES.md).
     # Searches on it still end in Lion-level AdamW variants, or beat Lion with a mean(w) shift.
     # That shift centres the student's hidden biases, which handicap AdamW; with a bias-free

@@ -12,8 +12,8 @@ import sys
 
 import sympy
 
-from primitives.parser import MAX_BYTES, MAX_STATEMENTS
-from primitives.pool import EPS, POOL
+from optsearch.primitives.parser import MAX_BYTES, MAX_STATEMENTS
+from optsearch.primitives.pool import EPS, POOL
 
 PAGE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "primitives.md"
 ARG_NAMES = "abc"

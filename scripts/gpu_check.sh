@@ -26,11 +26,11 @@ step() {   # step NAME SECONDS CMD...: one check, its log under $out, bounded in
 nvidia-smi -L
 $py -c "import torch; print(torch.__version__, torch.cuda.get_device_name())"
 step cuda_tests 120 $py -m pytest -q -p no:cacheprovider tests/test_export.py -k cuda
-step bench_export 120 $py -m scripts.bench_export --device cuda --params-m 25 --repeats 7 --steps 10
-step bench_seeds 120 $py -m scripts.bench_seeds --device cuda --task teacher_student char_lm \
+step bench_export 120 $py -m scripts.bench.export --device cuda --params-m 25 --repeats 7 --steps 10
+step bench_seeds 120 $py -m scripts.bench.seeds --device cuda --task teacher_student char_lm \
     --scale 10 --k 8
 # Lion's claimed regime: a bias-free student (docs/PROXIES.md, 2026-12-03) at large batch
-step rank_ts 180 $py -m scripts.rank_rules --device cuda --workers 4 --seeds 8 \
+step rank_ts 180 $py -m scripts.research.rank_rules --device cuda --workers 4 --seeds 8 \
     --tasks "teacher_student@10:student_bias=false,batch_size=4096" \
     --only "adamwbc .9/.999" "lion .9/.99" "lion .8/.95" --lr-min 3e-4 --lr-max 3e-2 \
     --out "$out/rank.jsonl"

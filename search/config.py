@@ -11,7 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 
-from search.warm_start import parse_factors
+from optsearch.search.warm_start import parse_factors
 
 
 class ConfigError(ValueError):

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primitives.hashing import fingerprint, structural_hash
-from primitives.parser import parse
-from primitives.printer import format_program
-from primitives.program import Program
-from search.backend import cache_version, cacheable, make_backend, open_shared_cache
-from search.config import Config, load, to_toml
-from search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
-from search.mutation import Mutator
-from search.store import DB_NAME, CachedFitness, RunStore, StoreCache
-from search.warm_start import lr_sweep, parse_factors
+from optsearch.primitives.hashing import fingerprint, structural_hash
+from optsearch.primitives.parser import parse
+from optsearch.primitives.printer import format_program
+from optsearch.primitives.program import Program
+from optsearch.search.backend import cache_version, cacheable, make_backend, open_shared_cache
+from optsearch.search.config import Config, load, to_toml
+from optsearch.search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
+from optsearch.search.mutation import Mutator
+from optsearch.search.store import DB_NAME, CachedFitness, RunStore, StoreCache
+from optsearch.search.warm_start import lr_sweep, parse_factors
 
 POLL_S = 0.5
 COUNTERS = ("proposed", "invalid", "unchanged", "cache_hits", "evaluated", "failed", "restarts")

@@ -15,8 +15,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from primitives.program import Program
-from search.mutation import MutationFailed, Mutator
+from optsearch.primitives.program import Program
+from optsearch.search.mutation import MutationFailed, Mutator
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ for another from the pool, keeping the arguments that still fit: one step from
 `update = m / sqrt_v` to `update = sign(m)`. The paper's three operators need an insert of
 exactly the right statement at exactly the right place for that: 5e-5 of AdamW's children
 are sign-based with the paper's operators, 4e-3 with "replace" added
-(scripts/bench_mutation_odds.py, 20000 children), and a CPU budget buys ~10^3 evaluations.
+(scripts/research/mutation_odds.py, 20000 children), and a CPU budget buys ~10^3 evaluations.
 See BENCHMARKS.md, "Mutation odds".
 
 A constant in [0.5, 1) can also be jittered in `1 - c` ("ema", on by default,
@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primitives.analysis import check, infer_kinds
-from primitives.hashing import structural_hash
-from primitives.pool import ANY, POOL, SCALAR, TENSOR
-from primitives.printer import format_arg, format_statement
-from primitives.program import Program, ProgramError, Statement
-from search.config import MutationConfig
+from optsearch.primitives.analysis import check, infer_kinds
+from optsearch.primitives.hashing import structural_hash
+from optsearch.primitives.pool import ANY, POOL, SCALAR, TENSOR
+from optsearch.primitives.printer import format_arg, format_statement
+from optsearch.primitives.program import Program, ProgramError, Statement
+from optsearch.search.config import MutationConfig
 
 OPERATORS = ("insert", "delete", "modify", "replace")
 POOL_NAMES = tuple(POOL)  # insertion samples functions uniformly from the table

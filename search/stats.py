@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from primitives.liveness import dead_fraction
-from primitives.parser import parse
-from search.store import RunStore
+from optsearch.primitives.liveness import dead_fraction
+from optsearch.primitives.parser import parse
+from optsearch.search.store import RunStore
 
 
 def run_stats(store: RunStore) -> dict:

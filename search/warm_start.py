@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from primitives.program import Program, Statement
+from optsearch.primitives.program import Program, Statement
 
 
 def parse_factors(text: str) -> tuple[float, ...]:

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from scripts.cli import main
+from optsearch.cli.main import main
 
 
 def _cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "optsearch.cli.main", *args], capture_output=True,
                           text=True, timeout=120, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from primitives import parse
-from primitives.codegen import compile_program
-from primitives.interpreter import execute
-from primitives.pool import POOL
-from primitives.reference import REFERENCE_NAMES, load_reference
+from optsearch.primitives import parse
+from optsearch.primitives.codegen import compile_program
+from optsearch.primitives.interpreter import execute
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
 
 TORCH_GEN = torch.Generator().manual_seed(0)
 

@@ -9,15 +9,15 @@ import math
 
 import pytest
 
-from evaluator import Fitness, FitnessCache, Suite, evaluate, make_backend, program_keys
-from evaluator import baseline as baseline_mod
-from evaluator.evaluate import compile_checked
-from evaluator.fitness import FAILURE_FITNESS, SCORE_CAP, TaskFitness, normalise
-from evaluator.suites import evaluation_version
-from primitives.parser import parse
-from primitives.reference import load_reference, reference_text
-from proxy_tasks.base import TaskResult
-from scripts.cli import main
+from optsearch.cli.main import main
+from optsearch.evaluator import Fitness, FitnessCache, Suite, evaluate, make_backend, program_keys
+from optsearch.evaluator import baseline as baseline_mod
+from optsearch.evaluator.evaluate import compile_checked
+from optsearch.evaluator.fitness import FAILURE_FITNESS, SCORE_CAP, TaskFitness, normalise
+from optsearch.evaluator.suites import evaluation_version
+from optsearch.primitives.parser import parse
+from optsearch.primitives.reference import load_reference, reference_text
+from optsearch.proxy_tasks.base import TaskResult
 
 SEEDS = (0, 1)
 DIVERGING = "def train(w, g, lr):\n    u = g * 1000000.0\n    return u\n"

@@ -4,12 +4,12 @@ import math
 
 import numpy as np
 
-from primitives import format_program
-from primitives.hashing import structural_hash
-from primitives.reference import load_reference
-from search.evolution import Individual, RegularizedEvolution, selection_value
-from search.fake_backend import fake_fitness
-from search.mutation import Mutator
+from optsearch.evaluator.fake_backend import fake_fitness
+from optsearch.primitives import format_program
+from optsearch.primitives.hashing import structural_hash
+from optsearch.primitives.reference import load_reference
+from optsearch.search.evolution import Individual, RegularizedEvolution, selection_value
+from optsearch.search.mutation import Mutator
 
 ADAMW = load_reference("adamw")
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from primitives.codegen import compile_program
-from primitives.export import export_source
-from primitives.export_template import FOREACH, FOREACH_INPLACE, INPLACE, SINGLE
-from primitives.pool import POOL
-from primitives.reference import REFERENCE_NAMES, load_reference
+from optsearch.primitives.codegen import compile_program
+from optsearch.primitives.export import export_source
+from optsearch.primitives.export_template import FOREACH, FOREACH_INPLACE, INPLACE, SINGLE
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
 
 SHAPES = [(13, 7), (29,), ()]  # a matrix, a vector and a 0-d parameter
 
@@ -187,7 +187,7 @@ def assert_lion_close(got, want, lr, steps, allowed_flips=0.002):
 
 def lion_peers():
     """Published Lion classes that are importable here: lion-pytorch's two, timm's (loaded as
-    scripts/bench_export.py does: timm's package needs torchvision, its lion.py only torch)."""
+    scripts/bench/export.py does: timm's package needs torchvision, its lion.py only torch)."""
     peers = {}
     try:
         import lion_pytorch
@@ -196,7 +196,7 @@ def lion_peers():
                   "lion_pytorch.foreach.Lion": LionForeach}
     except ImportError:
         pass
-    from scripts.bench_export import timm_lion_class
+    from scripts.bench.export import timm_lion_class
 
     timm_lion, _ = timm_lion_class()
     if timm_lion is not None:
@@ -305,7 +305,7 @@ def test_adamw_program_with_torchs_terms_matches_torch_adamw(foreach):
     """AdamW with the terms torch.optim.AdamW has (bias correction, decoupled decay): the
     exported optimizer is torch.optim.AdamW(lr=1e-3, weight_decay=0.01), on both paths; the
     search's AdamW (no bias correction) is not, and the test would notice."""
-    from primitives import parse
+    from optsearch.primitives import parse
 
     cls = load_class(export_source(parse(ADAMW_BIAS_CORRECTED)), "DiscoveredOptimizer")
     params, theirs = make_params(), make_params()
@@ -387,7 +387,7 @@ EXOTIC = {
 def test_unusual_programs_match_their_compiled_rule(name):
     """Reductions, uniform slots, scalar arguments and buffer cycles: both paths follow the
     program."""
-    from primitives import parse
+    from optsearch.primitives import parse
 
     program = parse(EXOTIC[name])
     cls = load_class(export_source(program), "DiscoveredOptimizer")
@@ -411,7 +411,7 @@ def test_unusual_programs_match_their_compiled_rule(name):
 def test_recognised_export_with_defaults_reproduces_the_program(name):
     """Contract with search.recognize: the named class, built with its defaults, follows the
     program it was recognised in (at schedule value 1)."""
-    recognize = pytest.importorskip("search.recognize").recognize
+    recognize = pytest.importorskip("optsearch.search.distill.recognize").recognize
     program = load_reference(name)
     recognition = recognize(program)
     cls = load_class(export_source(program, "Exported", recognition), "Exported")
@@ -633,7 +633,7 @@ def test_generated_code_comes_from_the_checked_model_only():
     """A Program built in code (not parsed) gets the parser's checks: identifiers, pool names,
     arities and finite constants; recognised hyperparameter names and values are checked too.
     Nothing it holds can reach the file as code."""
-    from primitives.program import Program, Statement
+    from optsearch.primitives.program import Program, Statement
 
     def program(slot="m", op="sign", const=0.1, args=None):
         stmts = (Statement("u", op, args or ("g",)), Statement("u", "mul", ("u", const)))
@@ -666,7 +666,7 @@ def test_recognised_programs_get_named_hyperparameters_through_the_cli(tmp_path)
     defaults are the program's values, and lr is the real learning rate."""
     import inspect
 
-    from scripts.cli import main
+    from optsearch.cli.main import main
 
     want = {"lion": ("Lion", {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.1}),
             "adamw": ("AdamW", {"lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 0.01}),
@@ -774,8 +774,8 @@ def test_compiled_step_does_not_recompile_when_a_scheduler_changes_lr(Lion):
 # ----------------------------------------------------------------------------- CLI
 
 def test_cli_exports_a_file_and_a_run_directory(tmp_path, capsys):
-    from primitives.reference import reference_text
-    from scripts.cli import main
+    from optsearch.cli.main import main
+    from optsearch.primitives.reference import reference_text
 
     out = tmp_path / "opt.py"
     assert main(["export", "lion", "-o", str(out), "--class-name", "MyLion"]) == 0
@@ -790,7 +790,7 @@ def test_cli_exports_a_file_and_a_run_directory(tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys):
-    from scripts.cli import main
+    from optsearch.cli.main import main
 
     empty = tmp_path / "empty_run"
     empty.mkdir()

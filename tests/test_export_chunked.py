@@ -15,9 +15,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from primitives import parse
-from primitives.export import export_source
-from primitives.reference import REFERENCE_NAMES, load_reference
+from optsearch.primitives import parse
+from optsearch.primitives.export import export_source
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
 from tests.test_export import EXOTIC, Lion, grads_for, load_class, run  # noqa: F401
 
 # larger than the test chunk (8 elements per intra-op thread) and not a multiple of it: the last

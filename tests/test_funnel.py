@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import proxy_tasks
-from evaluator.backends import make_backend
-from primitives.reference import reference_text
-from search.funnel import funnel_table, run_funnel, top_distinct
-from search.store import RunStore
+from optsearch import proxy_tasks
+from optsearch.evaluator.backends import make_backend
+from optsearch.primitives.reference import reference_text
+from optsearch.search.distill.funnel import funnel_table, run_funnel, top_distinct
+from optsearch.search.store import RunStore
 
 SEEDS = (0, 1)
 

@@ -1,8 +1,8 @@
 """Duplicate detection keys: equal for equivalent rewrites, different for other behaviour."""
 
-from primitives import parse
-from primitives.hashing import fingerprint, structural_hash
-from primitives.reference import REFERENCE_NAMES, load_reference, reference_text
+from optsearch.primitives import parse
+from optsearch.primitives.hashing import fingerprint, structural_hash
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference, reference_text
 
 LION = reference_text("lion")
 

@@ -11,14 +11,14 @@ from html.parser import HTMLParser
 import networkx as nx
 import pytest
 
-from evaluator.fitness import Fitness, TaskFitness
-from primitives.liveness import live_program
-from primitives.parser import parse
-from primitives.printer import format_program
-from scripts.cli import main
-from search.funnel import funnel_table
-from search.lineage import ancestry, ancestry_graph
-from search.store import RunStore
+from optsearch.cli.lineage import ancestry, ancestry_graph
+from optsearch.cli.main import main
+from optsearch.evaluator.fitness import Fitness, TaskFitness
+from optsearch.primitives.liveness import live_program
+from optsearch.primitives.parser import parse
+from optsearch.primitives.printer import format_program
+from optsearch.search.distill.funnel import funnel_table
+from optsearch.search.store import RunStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),

@@ -2,12 +2,17 @@
 
 import numpy as np
 
-from primitives import format_program, parse
-from primitives.analysis import check
-from primitives.hashing import fingerprint, structural_hash
-from primitives.liveness import dead_fraction, live_indices, live_program, live_state_slots
-from primitives.reference import load_reference
-from search.mutation import Mutator
+from optsearch.primitives import format_program, parse
+from optsearch.primitives.analysis import check
+from optsearch.primitives.hashing import fingerprint, structural_hash
+from optsearch.primitives.liveness import (
+    dead_fraction,
+    live_indices,
+    live_program,
+    live_state_slots,
+)
+from optsearch.primitives.reference import load_reference
+from optsearch.search.mutation import Mutator
 
 
 def test_program4_cosh_is_dead_across_iterations():

@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-import proxy_tasks
-from scripts import main_job
-from scripts.errors import UserError
+from optsearch import proxy_tasks
+from optsearch.cli import cmd_run as main_job
+from optsearch.cli.errors import UserError
 
 
 def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
@@ -28,7 +28,7 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)   # our own generated file, not user text
     assert any(isinstance(v, type) and hasattr(v, "step") for v in vars(module).values())
-    from primitives import parse
+    from optsearch.primitives import parse
     for name in ("winner.py", "simplified.py"):   # program files other tools can take
         assert parse((out / name).read_text()).statements
 

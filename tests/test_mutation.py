@@ -5,14 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from primitives import format_program, parse
-from primitives.analysis import infer_kinds
-from primitives.hashing import structural_hash
-from primitives.pool import POOL
-from primitives.program import Program, Statement
-from primitives.reference import REFERENCE_NAMES, load_reference
-from search.config import MutationConfig
-from search.mutation import MutationFailed, Mutator, insert, is_valid, modify, replace
+from optsearch.primitives import format_program, parse
+from optsearch.primitives.analysis import infer_kinds
+from optsearch.primitives.hashing import structural_hash
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.program import Program, Statement
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
+from optsearch.search.config import MutationConfig
+from optsearch.search.mutation import MutationFailed, Mutator, insert, is_valid, modify, replace
 
 ADAMW = load_reference("adamw")
 

@@ -4,9 +4,9 @@ behavioural probe."""
 
 import pytest
 
-from primitives.parser import parse
-from primitives.reference import load_reference, reference_text
-from search.outcome import (
+from optsearch.primitives.parser import parse
+from optsearch.primitives.reference import load_reference, reference_text
+from scripts.research.outcome import (
     CLASSES,
     SIGN_ANY,
     SIGN_MOMENTUM,

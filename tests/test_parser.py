@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from primitives import Program, ProgramError, Statement, format_program, parse
-from primitives.analysis import check
-from primitives.parser import MAX_BYTES, decode
-from primitives.pool import POOL
-from primitives.reference import REFERENCE_NAMES, load_reference, reference_text
-from search.mutation import Mutator
+from optsearch.primitives import Program, ProgramError, Statement, format_program, parse
+from optsearch.primitives.analysis import check
+from optsearch.primitives.parser import MAX_BYTES, decode
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference, reference_text
+from optsearch.search.mutation import Mutator
 
 ADAMW = reference_text("adamw")
 

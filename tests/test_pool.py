@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from primitives.pool import POOL
+from optsearch.primitives.pool import POOL
 
 REQUIRED = ["add", "sub", "mul", "div", "max", "min", "power", "interp", "abs", "sign", "sqrt", "square", "cube", "cbrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "reciprocal", "negative", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "clip", "norm", "mean", "dot", "cosine_sim", "clip_by_norm", "pi", "e", "eps"]
 

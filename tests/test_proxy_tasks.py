@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from proxy_tasks import SUITES, TASK_NAMES, get_task, suite_entries, suite_version
-from proxy_tasks.rules import AdamW, Exploding, NoUpdate
-from proxy_tasks.schedule import warmup_cosine
+from optsearch.proxy_tasks import SUITES, TASK_NAMES, get_task, suite_entries, suite_version
+from optsearch.proxy_tasks.rules import AdamW, Exploding, NoUpdate
+from optsearch.proxy_tasks.schedule import warmup_cosine
 
 DATA = {}
 
@@ -153,8 +153,8 @@ def test_fitness_metric_is_positive(name):
 def test_a_named_suite_entry_may_override_task_config(monkeypatch):
     """An override changes the task, its key and the suite version (so cached fitness never
     crosses configs), and the meta-validation suite keeps it at the larger scale."""
-    from evaluator.suites import Suite
-    from search.funnel import stage_suite
+    from optsearch.evaluator.suites import Suite
+    from optsearch.search.distill.funnel import stage_suite
 
     monkeypatch.setitem(SUITES, "over_t", [("digits_mlp", 0)])
     plain = suite_version("over_t")
@@ -170,12 +170,12 @@ def test_a_named_suite_entry_may_override_task_config(monkeypatch):
 def test_a_code_revision_changes_the_suite_version(monkeypatch):
     """A task whose code changed its results carries a new revision, and the suite version
     (which keys the fitness cache and the cached baselines) changes with it."""
-    from proxy_tasks.teacher_student import TeacherStudent
+    from optsearch.proxy_tasks.teacher_student import TeacherStudent
 
     monkeypatch.setitem(SUITES, "rev_t", [("teacher_student", 0)])
     before = suite_version("rev_t")
     monkeypatch.setattr(TeacherStudent, "revision", TeacherStudent.revision + 1)
-    from proxy_tasks import registry
+    from optsearch.proxy_tasks import registry
     registry._task_version.cache_clear()
     assert suite_version("rev_t") != before
     registry._task_version.cache_clear()
@@ -184,7 +184,7 @@ def test_a_code_revision_changes_the_suite_version(monkeypatch):
 def test_stacked_cross_entropy_is_the_plain_per_seed_cross_entropy():
     """layers.cross_entropy moves the classes to dim 1 for speed; the values and gradients
     must still be each seed's mean cross-entropy over its rows."""
-    from proxy_tasks import layers
+    from optsearch.proxy_tasks import layers
 
     logits = torch.randn(3, 5, 7, 11, requires_grad=True)
     targets = torch.randint(0, 11, (3, 5, 7))
@@ -203,7 +203,7 @@ def test_teacher_student_labels_follow_the_teacher(teacher_bias):
     """The stream's labels are draws from the teacher's softmax: over many batches the label
     frequencies match the mean teacher probability of the drawn inputs (with hidden biases
     too: the torch stream and the numpy teacher must compute the same function)."""
-    from proxy_tasks.teacher_student import teacher_probs
+    from optsearch.proxy_tasks.teacher_student import teacher_probs
 
     task = get_task("teacher_student", 0, teacher_bias=teacher_bias)
     data = task.load_data()
@@ -221,7 +221,7 @@ def test_teacher_student_labels_follow_the_teacher(teacher_bias):
 def test_teacher_biases_leave_the_teacher_weights_alone():
     """The biases come from their own generator: a biased teacher has the same weights as the
     bias-free one (so the two suites differ only in the biases), and bias 0 means none."""
-    from proxy_tasks.teacher_student import TeacherStudentConfig, teacher
+    from optsearch.proxy_tasks.teacher_student import TeacherStudentConfig, teacher
 
     plain, biased = teacher(TeacherStudentConfig()), teacher(TeacherStudentConfig(teacher_bias=0.5))
     assert not plain["t_b1"].any()
@@ -242,7 +242,7 @@ def test_a_bias_free_student_has_no_hidden_biases_and_still_learns():
 
 def test_boolean_overrides_parse_as_booleans():
     """`student_bias=False` on a command line must mean False: the string "False" is truthy."""
-    from scripts.calibrate import parse_overrides
+    from scripts.research.calibrate import parse_overrides
 
     assert parse_overrides(["student_bias=False", "b=false", "n=3", "h=[8,4]"]) == {
         "student_bias": False, "b": False, "n": 3, "h": (8, 4)}
@@ -251,7 +251,7 @@ def test_boolean_overrides_parse_as_booleans():
 def test_bias_corrected_adamw_is_torch_adamw():
     """The calibration's `adamwbc` rule is torch.optim.AdamW step for step (bias correction,
     eps after the square root, decoupled weight decay), so 'tuned AdamW' can mean what users run."""
-    from proxy_tasks.rules import AdamWBiasCorrected
+    from optsearch.proxy_tasks.rules import AdamWBiasCorrected
 
     gen = torch.Generator().manual_seed(0)
     w0 = torch.randn(3, 5, generator=gen, dtype=torch.float64)

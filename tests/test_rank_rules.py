@@ -1,9 +1,9 @@
-"""Rules the calibration tool (scripts/rank_rules.py) keeps; the science it produces is in
+"""Rules the calibration tool (scripts/research/rank_rules.py) keeps; the science it produces is in
 docs/PROXIES.md, this only protects the mechanics on the tiny scale-0 tasks."""
 
 import json
 
-from scripts import ablate_centering, rank_rules
+from scripts.research import ablate_centering, rank_rules
 
 
 def test_every_variant_gets_a_grid_lr_and_a_fresh_seed_row(tmp_path, capsys):

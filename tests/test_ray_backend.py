@@ -9,9 +9,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from evaluator import Suite, evaluate, make_backend
-from evaluator import baseline as baseline_mod
-from primitives.reference import reference_text
+from optsearch.evaluator import Suite, evaluate, make_backend
+from optsearch.evaluator import baseline as baseline_mod
+from optsearch.primitives.reference import reference_text
 
 SEEDS = (0, 1)
 DIVERGING = "def train(w, g, lr):\n    u = g * 1000000.0\n    return u\n"

@@ -2,10 +2,10 @@
 
 import pytest
 
-from primitives.parser import parse
-from primitives.printer import format_program
-from primitives.reference import load_reference, reference_text
-from search.recognize import recognize
+from optsearch.primitives.parser import parse
+from optsearch.primitives.printer import format_program
+from optsearch.primitives.reference import load_reference, reference_text
+from optsearch.search.distill.recognize import recognize
 
 # reference name -> (recognised name, hyperparameters of the shipped file)
 REFERENCES = {

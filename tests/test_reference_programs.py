@@ -4,8 +4,8 @@ implementation: torch.optim where it exists, the published rule otherwise."""
 import pytest
 import torch
 
-from primitives.codegen import compile_program
-from primitives.reference import load_reference
+from optsearch.primitives.codegen import compile_program
+from optsearch.primitives.reference import load_reference
 
 STEPS = 25
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cli import build_parser, main
-from search.config import Config, from_dict
+from optsearch.cli.main import build_parser, main
+from optsearch.search.config import Config, from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 STATS_KEYS = {"proposed", "invalid", "cache_hits", "evaluated", "failed", "best_fitness",
@@ -45,7 +45,7 @@ def count_evaluated(run_dir):
 
 
 def spawn_search(config_file, run_dir):
-    cmd = [sys.executable, "-m", "scripts.cli", "search", "--config", config_file, "--out",
+    cmd = [sys.executable, "-m", "optsearch.cli.main", "search", "--config", config_file, "--out",
            run_dir, "--quiet", "--fake-delay", "0.03"]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -6,14 +6,14 @@ import re
 import pytest
 import sympy
 
-from primitives.analysis import check
-from primitives.parser import parse
-from primitives.printer import format_program
-from primitives.reference import REFERENCE_NAMES, load_reference, reference_text
-from primitives.symbolic import from_sympy, to_sympy
-from scripts.cli import main
-from search import rewrite_rules as rr
-from search.simplify import cost, equivalent, round_sig, simplify
+from optsearch.cli.main import main
+from optsearch.primitives.analysis import check
+from optsearch.primitives.parser import parse
+from optsearch.primitives.printer import format_program
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference, reference_text
+from optsearch.primitives.symbolic import from_sympy, to_sympy
+from optsearch.search.distill import rewrite_rules as rr
+from optsearch.search.distill.simplify import cost, equivalent, round_sig, simplify
 
 
 def ops(program):
@@ -230,7 +230,7 @@ def test_sympy_normal_form_writes_sign_forms_the_algebra_decides():
 
 
 def test_drop_positive_in_sign_in_the_sympy_algebra():
-    from primitives.symbolic import drop_positive_in_sign
+    from optsearch.primitives.symbolic import drop_positive_in_sign
     m, v, w = sympy.symbols("m v w", real=True)
     assert drop_positive_in_sign(sympy.sign(m / sympy.sqrt(sympy.Abs(v)))) == sympy.sign(m)
     assert drop_positive_in_sign(sympy.sign(m * sympy.exp(w))) == sympy.sign(m)
@@ -593,16 +593,7 @@ def test_disguised_known_optimizers_simplify_and_are_recognised(text, name, hype
 
 
 def test_ratio_to_sign_in_the_sympy_algebra():
-    from primitives.symbolic import ratio_to_sign
+    from optsearch.primitives.symbolic import ratio_to_sign
     x, y = sympy.symbols("x y", real=True)
     assert ratio_to_sign(2 * y * (x + y) / sympy.Abs(x + y)) == 2 * y * sympy.sign(x + y)
     assert ratio_to_sign(sympy.Abs(x) / x) == sympy.sign(x)
-
-
-def test_cli_falls_back_to_no_eval_without_an_evaluator(monkeypatch, capsys):
-    import sys
-
-    from scripts.cmd_simplify import make_measure
-    monkeypatch.setitem(sys.modules, "evaluator", None)  # import evaluator -> ImportError
-    assert make_measure("default", 2) is None
-    assert "--no-eval" in capsys.readouterr().err

@@ -13,11 +13,11 @@ import sqlite3
 
 import pytest
 
-from primitives.analysis import check
-from primitives.parser import parse
-from primitives.reference import reference_text
-from scripts.cli import main
-from search.simplify import simplify
+from optsearch.cli.main import main
+from optsearch.primitives.analysis import check
+from optsearch.primitives.parser import parse
+from optsearch.primitives.reference import reference_text
+from optsearch.search.distill.simplify import simplify
 
 # The exact algebra of Program 4: m = 0.101 g + 0.899 v, and
 # v' = -0.109 g + 1.109 m = (1.109 * 0.101 - 0.109) g + 1.109 * 0.899 v = 0.003009 g + 0.996991 v,
@@ -275,8 +275,8 @@ def test_an_unscheduled_decay_is_not_lion():
 def _run_dir(tmp_path, best=None, funnel=()):
     """A run directory with candidates 1..n (program texts), optional funnel rows
     (candidate, stage, aggregate) and an optional best.py."""
-    from search.funnel import funnel_table
-    from search.store import RunStore
+    from optsearch.search.distill.funnel import funnel_table
+    from optsearch.search.store import RunStore
 
     run_dir = tmp_path / "run"
     store = RunStore.create(str(run_dir), '[evaluation]\nsuite = "tiny"\nseeds = 3\n')
@@ -316,7 +316,7 @@ def test_cli_simplify_run_dir_without_funnel_uses_best_py(tmp_path, capsys):
 
 
 def test_cli_simplify_run_dir_measures_on_the_runs_suite(tmp_path, capsys, monkeypatch):
-    import scripts.cmd_simplify as cmd
+    from optsearch.cli import cmd_simplify as cmd
     asked = []
     monkeypatch.setattr(cmd, "make_measure", lambda suite, seeds: asked.append((suite, seeds)))
     run_dir = _run_dir(tmp_path, best=reference_text("signum"))
@@ -354,5 +354,5 @@ def test_run_dir_funnel_query_matches_the_store_schema(tmp_path):
     cols = [r[1] for r in conn.execute("PRAGMA table_info(funnel)")]
     conn.close()
     assert {"candidate_id", "stage", "aggregate"} <= set(cols)
-    from scripts.cmd_simplify import _funnel_winner
+    from optsearch.cli.cmd_simplify import _funnel_winner
     assert _funnel_winner(run_dir)[:2] == (3, 1)

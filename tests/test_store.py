@@ -5,14 +5,14 @@ import sqlite3
 
 import pytest
 
-from primitives.hashing import structural_hash
-from primitives.parser import parse
-from primitives.reference import load_reference
-from search.config import Config
-from search.driver import resume_run, start_run
-from search.fake_backend import FakeBackend
-from search.stats import run_stats
-from search.store import CachedFitness, RunStore
+from optsearch.evaluator.fake_backend import FakeBackend
+from optsearch.primitives.hashing import structural_hash
+from optsearch.primitives.parser import parse
+from optsearch.primitives.reference import load_reference
+from optsearch.search.config import Config
+from optsearch.search.driver import resume_run, start_run
+from optsearch.search.stats import run_stats
+from optsearch.search.store import CachedFitness, RunStore
 
 ADAMW = load_reference("adamw")
 COLUMNS = ("id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
@@ -169,7 +169,7 @@ def test_resume_with_a_larger_budget_continues(tmp_path):
 
 
 def test_shared_cache_serves_a_second_run(tmp_path):
-    pytest.importorskip("evaluator.cache")
+    pytest.importorskip("optsearch.evaluator.cache")
     config = small_config(budget=15)
     config.evaluation.shared_cache = str(tmp_path / "shared.sqlite")
     finished(start_run(str(tmp_path / "a"), config, ADAMW))

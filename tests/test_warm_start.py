@@ -4,13 +4,13 @@ population (search.warm_start, search.evolution)."""
 import numpy as np
 import pytest
 
-from primitives import format_program, parse
-from primitives.hashing import structural_hash
-from primitives.reference import load_reference
-from search.config import ConfigError, from_dict
-from search.evolution import Individual, RegularizedEvolution
-from search.mutation import Mutator, is_valid
-from search.warm_start import lr_sweep, parse_factors, with_lr_factor
+from optsearch.primitives import format_program, parse
+from optsearch.primitives.hashing import structural_hash
+from optsearch.primitives.reference import load_reference
+from optsearch.search.config import ConfigError, from_dict
+from optsearch.search.evolution import Individual, RegularizedEvolution
+from optsearch.search.mutation import Mutator, is_valid
+from optsearch.search.warm_start import lr_sweep, parse_factors, with_lr_factor
 
 ADAMW = load_reference("adamw")
 

@@ -1,0 +1,29 @@
+"""`optsearch resume RUN_DIR`: continue a stopped or killed search job."""
+
+from __future__ import annotations
+
+import sys
+
+from optsearch.cli.cmd_search import execute
+from optsearch.cli.errors import UserError
+from optsearch.search.backend import BackendUnavailable
+from optsearch.search.config import ConfigError
+from optsearch.search.driver import resume_run
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("resume", help="continue a stopped or killed search job")
+    p.add_argument("run_dir", help="run directory written by 'optsearch search'")
+    p.add_argument("--budget", type=int, help="new total evaluation budget (default: the run's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    try:
+        driver = resume_run(args.run_dir, budget=args.budget)
+    except (FileNotFoundError, ConfigError, BackendUnavailable) as exc:
+        raise UserError(str(exc)) from None
+    print(f"resuming {args.run_dir}: {driver.counters['evaluated']} evaluated, "
+          f"{len(driver.pending)} re-dispatched", file=sys.stderr)
+    return execute(driver, args.run_dir, quiet=args.quiet)

@@ -1,0 +1,112 @@
+"""`optsearch search`: start a search job (regularized evolution) in a new run directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from optsearch.cli.errors import UserError
+from optsearch.cli.programs import read_program
+from optsearch.cli.progress import Progress
+from optsearch.search.backend import BackendUnavailable
+from optsearch.search.config import ConfigError, load
+from optsearch.search.driver import start_run
+from optsearch.search.stats import run_stats
+
+BACKENDS = ("serial", "ray", "fake")  # "fake" (a fitness without training) is for tests/demos
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("search", help="run a search job; writes a run directory",
+                       description="Regularized evolution over optimizer programs. Defaults are "
+                                   "documented in configs/default.toml; flags override "
+                                   "the config file.")
+    p.add_argument("--config", help="TOML configuration file")
+    p.add_argument("--budget", type=int, help="evaluations to run (cache hits are free)")
+    p.add_argument("--workers", type=int, help="evaluations in flight")
+    p.add_argument("--address", help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--seed", type=int, help="seed of the search's random choices")
+    p.add_argument("--out", help="run directory to create (default: runs/<time>-s<seed>)")
+    p.add_argument("--backend", choices=BACKENDS, metavar="serial|ray", help="evaluation backend")
+    p.add_argument("--suite", help="proxy-task suite")
+    p.add_argument("--init", help="initial program: a file, a reference name, or 'random'")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--fake-delay", type=float, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def build_config(args):
+    try:
+        config = load(args.config)
+        s, e = config.search, config.evaluation
+        overrides = [(s, "budget", args.budget), (s, "seed", args.seed), (s, "init", args.init),
+                     (e, "workers", args.workers), (e, "address", args.address),
+                     (e, "backend", args.backend), (e, "suite", args.suite),
+                     (e, "fake_delay_s", args.fake_delay)]
+        for section, key, value in overrides:
+            if value is not None:
+                setattr(section, key, value)
+        return config.validate()
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def default_run_dir(seed: int) -> str:
+    base = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + f"-s{seed}")
+    path, k = base, 1
+    while os.path.exists(path):
+        path, k = f"{base}-{k}", k + 1
+    return path
+
+
+def run(args) -> int:
+    config = build_config(args)
+    init = config.search.init
+    initial = None if init == "random" else read_program(init)
+    run_dir = args.out or default_run_dir(config.search.seed)
+    try:
+        driver = start_run(run_dir, config, initial)
+    except FileExistsError:
+        raise UserError(f"{run_dir} already holds a run; continue it with "
+                        f"'optsearch resume {run_dir}'") from None
+    except BackendUnavailable as exc:
+        raise UserError(str(exc)) from None
+    print(f"run directory: {run_dir}", file=sys.stderr)
+    return execute(driver, run_dir, quiet=args.quiet)
+
+
+def execute(driver, run_dir: str, quiet: bool = False, deadline: float | None = None) -> int:
+    """Run to the budget with a progress bar; on Ctrl-C stop cleanly (every step is saved).
+
+    deadline (time.monotonic() value): stop proposing then; what is in flight still finishes.
+    """
+    progress = Progress(None if deadline else driver.budget, driver.counters["evaluated"],
+                        enabled=not quiet)
+
+    def on_step(d):
+        progress(d)
+        if deadline is not None and time.monotonic() > deadline:
+            d.budget = min(d.budget, d.counters["evaluated"] + len(d.pending))
+
+    driver.on_step = on_step
+    try:
+        driver.run()
+    except KeyboardInterrupt:
+        progress.close()
+        driver.close()
+        print(f"\nstopped; every finished step is saved. Continue with: "
+              f"optsearch resume {run_dir}", file=sys.stderr)
+        return 130
+    except BaseException:
+        driver.close()
+        raise
+    progress.close()
+    stats = run_stats(driver.store)
+    driver.close()
+    best = stats["best_fitness"]
+    print(f"done: {stats['evaluated']} evaluated, {stats['cache_hits']} cache hits "
+          f"({stats['cache_hit_rate']:.0%}), {stats['failed']} failed; best fitness "
+          f"{'-' if best is None else f'{best:.4f}'} -> {os.path.join(run_dir, 'best.py')}")
+    return 0

@@ -1,0 +1,405 @@
+"""Local rewrite rules of the simplifier, on programs in SSA form (every name assigned once).
+
+SSA makes a rewrite local: a name means one value everywhere, so a statement can be replaced
+or bypassed without checking what happens to its arguments' names in between. Each rule is
+`rule(program) -> Program | None` (None: nothing to rewrite) and rewrites every match it finds
+in one pass; the statements it makes dead are left to dead-code removal.
+
+Exact rules hold in the algebra of `primitives.symbolic` (eps of the safe division taken as
+0). `near_identity` is not exact: it is the ablation of the paper's `clip(g, lr)` / `arcsin(g)`
+preprocessing, which is the identity only while |g| is small (see its docstring).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+import torch
+
+from optsearch.primitives.liveness import live_indices, live_state_slots
+from optsearch.primitives.pool import POOL
+from optsearch.primitives.program import Program, Statement
+from optsearch.primitives.symbolic import to_sympy
+
+_SUFFIX = re.compile(r"^(.*)_(\d+)$")
+
+# Odd functions with f(x) = x + O(x^3) near 0, and clip(x, c), which is x for |x| <= |c|.
+NEAR_IDENTITY = ("arcsin", "arctan", "arcsinh", "arctanh", "sin", "sinh", "tan", "tanh",
+                 "clip")
+
+
+# ---------------------------------------------------------------- SSA form and its inverse
+def to_ssa(program: Program) -> Program:
+    """Rename every reassignment to a fresh name `base_k`; behaviour is unchanged."""
+    taken = set(program.params) | {s.target for s in program.statements} | set(POOL)
+    current = {p: p for p in program.params}
+    stmts = []
+    for stmt in program.statements:
+        args = tuple(current.get(a, a) if isinstance(a, str) else a for a in stmt.args)
+        target = stmt.target
+        if target in current:
+            target = _fresh(_base(target), taken)
+        current[stmt.target] = target
+        stmts.append(Statement(target, stmt.op, args, stmt.line))
+    returns = tuple(current[r] for r in program.returns)
+    return Program(program.params, tuple(stmts), returns, program.name)
+
+
+def from_ssa(program: Program) -> Program:
+    """Give `base_k` its base name back wherever the previous holder of that name is done.
+
+    Statements are first put in an order where that is possible when dependencies allow (a
+    rewrite can leave `v_2 = interp(g, v, b)` before `u = sign(v)`: emitted the other way
+    round, `v = interp(g, v, b)` reads like the original); any topological order of an SSA
+    program computes the same values."""
+    program = _schedule(program)
+    last_read = _last_reads(program)
+    holder = {p: p for p in program.params}  # visible name -> SSA name it holds
+    rename = {}
+    stmts = []
+    for i, stmt in enumerate(program.statements):
+        args = tuple(rename.get(a, a) if isinstance(a, str) else a for a in stmt.args)
+        base = _base(stmt.target)
+        previous = holder.get(base)
+        target = stmt.target
+        if base != target and (previous is None or last_read.get(previous, -1) <= i):
+            target = base
+        rename[stmt.target] = target
+        holder[target] = stmt.target
+        stmts.append(Statement(target, stmt.op, args, stmt.line))
+    returns = tuple(rename.get(r, r) for r in program.returns)
+    return Program(program.params, tuple(stmts), returns, program.name)
+
+
+def _schedule(program: Program) -> Program:
+    """Topological order, original order where possible, writing a name's new version only
+    after every reader of its previous version when some ready statement can go first."""
+    stmts = program.statements
+    targets = [s.target for s in stmts]
+    if len(set(targets)) != len(targets) or set(targets) & set(program.params):
+        return program  # not SSA: the order is the meaning
+    readers: dict = {}
+    for i, stmt in enumerate(stmts):
+        for a in stmt.variables():
+            readers.setdefault(a, set()).add(i)
+    previous = [previous_holder(program, i) for i in range(len(stmts))]
+    defined, done, order = set(program.params), set(), []
+    while len(order) < len(stmts):
+        ready = [i for i in range(len(stmts)) if i not in done
+                 and all(a in defined for a in stmts[i].variables())]
+        if not ready:  # not SSA or reads an undefined name: leave the order alone
+            return program
+        free = [i for i in ready if not (readers.get(previous[i], set()) - done - {i})]
+        i = (free or ready)[0]
+        order.append(i)
+        done.add(i)
+        defined.add(stmts[i].target)
+    if order == list(range(len(stmts))):
+        return program
+    return program.replace_statements([stmts[i] for i in order])
+
+
+def _last_reads(program: Program) -> dict:
+    last = {}
+    for i, stmt in enumerate(program.statements):
+        for a in stmt.variables():
+            last[a] = i
+    for r in program.returns:
+        last[r] = len(program.statements) + 1  # returned values live to the end
+    return last
+
+
+def _base(name: str) -> str:
+    match = _SUFFIX.match(name)
+    return match.group(1) if match and match.group(1) not in POOL else name
+
+
+def _fresh(base: str, taken: set) -> str:
+    k = 2
+    while f"{base}_{k}" in taken:
+        k += 1
+    taken.add(f"{base}_{k}")
+    return f"{base}_{k}"
+
+
+def definers(program: Program) -> dict:
+    """SSA name -> defining statement."""
+    return {s.target: s for s in program.statements}
+
+
+def previous_holder(program: Program, index: int) -> str | None:
+    """The SSA name that held statement `index`'s variable before it: what its readers would
+    see if the statement were deleted from the original program (None: nothing did)."""
+    base = _base(program.statements[index].target)
+    for stmt in reversed(program.statements[:index]):
+        if _base(stmt.target) == base:
+            return stmt.target
+    return base if base in program.params else None
+
+
+def bypass(program: Program, index: int, replacement) -> Program | None:
+    """Drop statement `index` and read `replacement` (a name or constant) wherever it was used.
+
+    None when a constant would have to be returned (returns must be names)."""
+    target = program.statements[index].target
+    if target in program.returns and not isinstance(replacement, str):
+        return None
+
+    def sub(a):
+        return replacement if a == target and isinstance(a, str) else a
+
+    stmts = [Statement(s.target, s.op, tuple(sub(a) for a in s.args), s.line)
+             for i, s in enumerate(program.statements) if i != index]
+    returns = tuple(sub(r) for r in program.returns)
+    return Program(program.params, tuple(stmts), returns, program.name)
+
+
+# ---------------------------------------------------------------- dead code
+def dead_code(program: Program) -> Program | None:
+    """Drop dead statements (cross-iteration liveness) and dead state slots from the signature."""
+    keep = live_indices(program)
+    slots = sorted(live_state_slots(program))
+    params = (program.weight, program.grad, *(program.slots[s] for s in slots), program.lr)
+    returns = (program.returns[0], *(program.returns[1 + s] for s in slots))
+    stmts = tuple(s for i, s in enumerate(program.statements) if i in keep)
+    result = Program(params, stmts, returns, program.name)
+    return None if result == program else result
+
+
+# ---------------------------------------------------------------- exact algebraic rules
+def _rewrite(program: Program, rewrite_one) -> Program | None:
+    """Apply `rewrite_one(stmt, defs) -> Statement | None` to every statement."""
+    defs = definers(program)
+    changed = False
+    stmts = []
+    for stmt in program.statements:
+        new = rewrite_one(stmt, defs)
+        if new is not None:
+            new = Statement(stmt.target, new.op, new.args, stmt.line)
+            defs[stmt.target] = new
+            changed = True
+        stmts.append(new or stmt)
+    return program.replace_statements(stmts) if changed else None
+
+
+def constant_folding(program: Program) -> Program | None:
+    """Evaluate calls whose arguments are all constants (with the pool's exact semantics)."""
+    values: dict = {}
+    stmts = []
+    for stmt in program.statements:
+        args = tuple(values.get(a, a) if isinstance(a, str) else a for a in stmt.args)
+        prim = POOL[stmt.op]
+        if all(not isinstance(a, str) for a in args) and not prim.reduces:
+            like = torch.zeros((), dtype=torch.float64)
+            tensors = [torch.tensor(a, dtype=torch.float64) for a in args]
+            value = float(prim.torch_fn(like) if prim.arity == 0 else prim.torch_fn(*tensors))
+            if abs(value) < 1e300:  # an infinite constant is not a literal of the language
+                values[stmt.target] = value
+        stmts.append(Statement(stmt.target, stmt.op, args, stmt.line))
+    folded = program.replace_statements(stmts)
+    # Users of a folded value now read the constant; the folded statements become dead (a
+    # returned one stays: returns must be names).
+    return None if folded == program else folded
+
+
+def _square_of(name, defs):
+    stmt = defs.get(name)
+    if stmt is None:
+        return None
+    if stmt.op == "square" or (stmt.op == "power" and stmt.args[1] == 2.0):
+        return stmt.args[0] if isinstance(stmt.args[0], str) else None
+    if stmt.op == "mul" and stmt.args[0] == stmt.args[1] and isinstance(stmt.args[0], str):
+        return stmt.args[0]
+    return None
+
+
+def sqrt_square_to_abs(program: Program) -> Program | None:
+    """sqrt(x * x), sqrt(square(x)), sqrt(power(x, 2)) -> abs(x); power(., 0.5) is a sqrt."""
+    def one(stmt, defs):
+        is_sqrt = stmt.op == "sqrt" or (stmt.op == "power" and stmt.args[1] == 0.5)
+        if is_sqrt and isinstance(stmt.args[0], str):
+            x = _square_of(stmt.args[0], defs)
+            if x is not None:
+                return Statement(stmt.target, "abs", (x,))
+        return None
+    return _rewrite(program, one)
+
+
+def _is_abs_of(name, x, defs) -> bool:
+    stmt = defs.get(name) if isinstance(name, str) else None
+    return stmt is not None and stmt.op == "abs" and stmt.args[0] == x
+
+
+def sign_of_ratio(program: Program) -> Program | None:
+    """x / abs(x) and abs(x) / x -> sign(x) (eps of the safe division taken as 0)."""
+    def one(stmt, defs):
+        if stmt.op != "div":
+            return None
+        a, b = stmt.args
+        if isinstance(a, str) and _is_abs_of(b, a, defs):
+            return Statement(stmt.target, "sign", (a,))
+        if isinstance(b, str) and _is_abs_of(a, b, defs):
+            return Statement(stmt.target, "sign", (b,))
+        return None
+    return _rewrite(program, one)
+
+
+# Value-range analysis for `sign_positive_factor`: which values are >= 0 or > 0 whatever the
+# inputs, with the pool's semantics (sqrt and the logarithms act on |x|, power is |a| ** b,
+# division is a / (b + eps), the lr schedule value is >= 0).
+POSITIVE, NONNEGATIVE = 2, 1
+_NONNEG_UNARY = ("abs", "sqrt", "square", "power", "log1p", "norm", "arccosh")
+_POSITIVE_OPS = ("exp", "exp2", "cosh", "pi", "e", "eps")
+
+
+def value_range(arg, defs: dict, lr: str, depth: int = 0) -> int:
+    """POSITIVE (> 0), NONNEGATIVE (>= 0) or 0 (unknown) for a name or constant in SSA form."""
+    if not isinstance(arg, str):
+        return POSITIVE if arg > 0 else NONNEGATIVE if arg == 0 else 0
+    if arg == lr:
+        return NONNEGATIVE
+    stmt = defs.get(arg)
+    if stmt is None or depth > 64:
+        return 0
+    op = stmt.op
+    if op in _POSITIVE_OPS:
+        return POSITIVE
+    r = [value_range(a, defs, lr, depth + 1) for a in stmt.args]
+    if op in _NONNEG_UNARY:  # |x|-like: > 0 where the argument is
+        return POSITIVE if r[0] == POSITIVE and op != "arccosh" else NONNEGATIVE
+    if op == "reciprocal":  # 1 / (x + eps) with x >= 0
+        return POSITIVE if r[0] else 0
+    if op == "mul":
+        return max(r[0], NONNEGATIVE) if stmt.args[0] == stmt.args[1] else min(r)
+    if op == "div":  # a / (b + eps): the sign of a when b >= 0
+        return r[0] if r[1] else 0
+    if op == "add":  # both >= 0; > 0 if either is
+        return max(r) if min(r) else 0
+    if op in ("min", "mean"):
+        return min(r)
+    if op == "max":
+        return max(r)
+    if op == "clip":  # into [-|c|, |c|]: stays >= 0, may become 0
+        return NONNEGATIVE if r[0] else 0
+    if op == "interp" and not isinstance(stmt.args[2], str) and 0 <= stmt.args[2] <= 1:
+        return min(r[:2])
+    return 0
+
+
+def sign_positive_factor(program: Program) -> Program | None:
+    """sign(a / b) -> sign(a) for b >= 0, sign(a * p) -> sign(a) for p > 0.
+
+    Exact with the pool's safe division: a / (b + eps) with b >= 0 divides by a positive
+    number. This is what makes Adam's sqrt(v) irrelevant inside a sign, e.g.
+    sign(m / sqrt(v)) = sign(m) (and v then dies)."""
+    def one(stmt, defs):
+        if stmt.op != "sign" or not isinstance(stmt.args[0], str):
+            return None
+        inner = defs.get(stmt.args[0])
+        if inner is None:
+            return None
+        a, b = (inner.args + (None,))[:2]
+        if inner.op == "div" and value_range(b, defs, program.lr):
+            return Statement(stmt.target, "sign", (a,))
+        if inner.op == "mul":
+            if value_range(b, defs, program.lr) == POSITIVE:
+                return Statement(stmt.target, "sign", (a,))
+            if value_range(a, defs, program.lr) == POSITIVE:
+                return Statement(stmt.target, "sign", (b,))
+        return None
+    return _rewrite(program, one)
+
+
+def interp_chain(program: Program) -> Program | None:
+    """Merge nested EMAs with constant weights (identities checked by `interp_identities`):
+    interp(x, interp(x, y, a), b) = interp(x, y, a * b) and
+    interp(interp(x, y, a), y, b) = interp(x, y, 1 - (1 - a) * (1 - b))."""
+    def one(stmt, defs):
+        if stmt.op != "interp" or isinstance(stmt.args[2], str):
+            return None
+        x, y, b = stmt.args
+        inner_y, inner_x = defs.get(y) if isinstance(y, str) else None, \
+            defs.get(x) if isinstance(x, str) else None
+        if _const_interp(inner_y) and inner_y.args[0] == x:
+            return Statement(stmt.target, "interp", (x, inner_y.args[1], inner_y.args[2] * b))
+        if _const_interp(inner_x) and inner_x.args[1] == y:
+            a = inner_x.args[2]
+            return Statement(stmt.target, "interp", (inner_x.args[0], y, 1 - (1 - a) * (1 - b)))
+        return None
+    return _rewrite(program, one)
+
+
+def _const_interp(stmt) -> bool:
+    return stmt is not None and stmt.op == "interp" and not isinstance(stmt.args[2], str)
+
+
+def interp_identities() -> bool:
+    """Check the two interp-chain identities in sympy (used by the tests)."""
+    x, y, a, b = sympy.symbols("x y a b", real=True)
+    f = POOL["interp"].sympy_fn
+    first = sympy.expand(f(x, f(x, y, a), b) - f(x, y, a * b))
+    second = sympy.expand(f(f(x, y, a), y, b) - f(x, y, 1 - (1 - a) * (1 - b)))
+    return first == 0 and second == 0
+
+
+# ---------------------------------------------------------------- state slots
+def fold_state_slot(program: Program) -> Program | None:
+    """Fold a slot s that always holds c times another slot t: read `s = t * c` instead.
+
+    Both start at zero, so s = c t holds by induction if the new values satisfy it whenever
+    the inputs do: S_s(s := c t) = c S_t(s := c t). c is read off the gradient coefficients."""
+    try:
+        sym = to_sympy(program)
+    except (ValueError, TypeError):  # SymbolicError is a ValueError
+        return None
+    slots = sorted(sym.states)
+    for s in slots:
+        for t in slots:
+            c = _proportional(sym, s, t) if s != t else None
+            if c is not None:
+                return _replace_slot(program, s, t, c)
+    return None
+
+
+def _proportional(sym, s: int, t: int):
+    names = sym.params[2:-1]
+    xs, xt, g = sym.symbols[names[s]], sym.symbols[names[t]], sym.symbols[sym.params[1]]
+    ds, dt = sympy.diff(sym.states[s], g), sympy.diff(sym.states[t], g)
+    if not (ds.is_number and dt.is_number) or dt == 0 or ds == 0:
+        return None
+    c = ds / dt
+    lhs = sym.states[s].subs(xs, c * xt)
+    rhs = c * sym.states[t].subs(xs, c * xt)
+    return float(c) if sympy.expand(lhs - rhs) == 0 else None
+
+
+def _replace_slot(program: Program, s: int, t: int, c: float) -> Program:
+    name, other = program.slots[s], program.slots[t]
+    params = tuple(p for p in program.params if p != name)
+    returns = tuple(r for j, r in enumerate(program.returns) if j != 1 + s)
+    first = Statement(name, "mul", (other, c))
+    return Program(params, (first, *program.statements), returns, program.name)
+
+
+# ---------------------------------------------------------------- approximate: ablation
+def near_identity(program: Program) -> Program | None:
+    """Bypass odd, near-identity calls applied to the raw gradient: f(g) -> g.
+
+    NOT exact: arcsin/arctan/tanh/... are x + O(x^3) and clip(x, c) is x for |x| <= |c|, so
+    this holds for small gradients only. It is the non-evaluating form of the paper's
+    observation that Program 4's `clip(g, lr)` and `arcsin(g)` cost nothing when removed;
+    with a measure the simplifier keeps it only when fitness stays within noise."""
+    for i, stmt in enumerate(program.statements):
+        if stmt.op in NEAR_IDENTITY and stmt.args[0] == program.grad and _wide_clip(program, stmt):
+            return bypass(program, i, program.grad)  # one per call: chains unwind in turn
+    return None
+
+
+def _wide_clip(program: Program, stmt: Statement) -> bool:
+    """clip(g, c) is bypassed only for c = the lr schedule value (peak 1) or |c| >= 1: a
+    tighter clip changes typical gradients, which is for the measured ablation to judge."""
+    if stmt.op != "clip":
+        return True
+    bound = stmt.args[1]
+    return bound == program.lr if isinstance(bound, str) else abs(bound) >= 1.0
