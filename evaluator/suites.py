@@ -37,6 +37,18 @@ class Suite:
         """entries: iterable of (task name, scale) or (task name, scale, {field: value})."""
         return cls(name, _tasks(entries))
 
+    @classmethod
+    def scaled(cls, base_suite: str, scale: int) -> Suite:
+        """The meta-validation suite `base@scale`: the named suite `base@scale` when one is
+        declared, else the base suite's tasks at `scale` (10 or 100) with their overrides."""
+        named = f"{base_suite}@{scale}"
+        if named in proxy_tasks.SUITES:
+            return cls.named(named)
+        if base_suite not in proxy_tasks.SUITES:
+            raise KeyError(f"unknown suite {base_suite!r}; known: {', '.join(proxy_tasks.SUITES)}")
+        return cls.custom(named, [(name, scale, overrides)
+                                  for name, _, overrides in proxy_tasks.suite_entries(base_suite)])
+
     @property
     def version(self) -> str:
         # Lazy: hashing a custom suite loads every task's data once.

@@ -31,6 +31,7 @@ def test_check_json_keys(capsys):
     (b"def train(w, g, lr)\n", 1),
     (b"def train(w, g, lr):\n    u = w * lr\n    return u\n", 3),
 ])
+@pytest.mark.integration
 def test_bad_programs_give_one_line_and_status_2(tmp_path, content, line):
     path = tmp_path / "bad.py"
     path.write_bytes(content)
@@ -40,6 +41,7 @@ def test_bad_programs_give_one_line_and_status_2(tmp_path, content, line):
     assert "Traceback" not in err
 
 
+@pytest.mark.integration
 def test_missing_file_is_one_line_error(tmp_path):
     code, _, err = _cli("check", str(tmp_path / "nope.py"))
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1

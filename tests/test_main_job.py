@@ -10,6 +10,8 @@ from optsearch import proxy_tasks
 from optsearch.cli import cmd_run as main_job
 from optsearch.cli.errors import UserError
 
+pytestmark = pytest.mark.integration  # the main job end to end
+
 
 def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
         tmp_path, monkeypatch, capsys):

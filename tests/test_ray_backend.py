@@ -13,6 +13,8 @@ from optsearch.evaluator import Suite, evaluate, make_backend
 from optsearch.evaluator import baseline as baseline_mod
 from optsearch.primitives.reference import reference_text
 
+pytestmark = pytest.mark.integration  # starts a local Ray instance
+
 SEEDS = (0, 1)
 DIVERGING = "def train(w, g, lr):\n    u = g * 1000000.0\n    return u\n"
 NO_GRADIENT = "def train(w, g, lr):\n    u = w * 2.0\n    return u\n"

@@ -101,6 +101,7 @@ def test_fake_backend_is_hidden_from_help():
     assert "fake" not in help_text and "--budget" in help_text
 
 
+@pytest.mark.integration
 def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path,
                                                                           config_file):
     killed = str(tmp_path / "killed")
@@ -119,6 +120,7 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
     assert Path(killed, "best.py").read_text() == Path(full, "best.py").read_text()
 
 
+@pytest.mark.integration
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, config_file):
     run_dir = str(tmp_path / "run")
     proc = spawn_search(config_file, run_dir)

@@ -14,7 +14,6 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from optsearch import proxy_tasks
 from optsearch.evaluator.fitness import Fitness
 from optsearch.evaluator.suites import Suite
 
@@ -45,11 +44,7 @@ class StageResult:
 
 def stage_suite(base_suite: str, scale: int) -> Suite:
     """The meta-validation suite: the search suite's tasks at `scale` (10 or 100)."""
-    named = f"{base_suite}@{scale}"
-    if named in proxy_tasks.SUITES:
-        return Suite.named(named)
-    return Suite.custom(named, [(name, scale, overrides)
-                                for name, _, overrides in proxy_tasks.suite_entries(base_suite)])
+    return Suite.scaled(base_suite, scale)
 
 
 def top_distinct(store, k: int) -> list:
