@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from optsearch.evaluator.suites import evaluation_version, resolve_suite
+from optsearch.evaluator.train import compile_checked, run_tasks
 from optsearch.primitives.reference import load_reference
 
 BASELINE_PROGRAM = "adamw"
@@ -29,11 +30,6 @@ def default_cache_dir() -> Path:
 
 def compute_baseline(suite, seeds, device="cpu", data=None) -> dict:
     """Task key -> AdamW's metric per seed, by training (no time limit: it must finish)."""
-    from optsearch.evaluator.evaluate import (  # evaluate imports us lazily
-        compile_checked,
-        run_tasks,
-    )
-
     suite = resolve_suite(suite)
     rule = compile_checked(load_reference(BASELINE_PROGRAM))
     results = run_tasks(rule, suite, seeds, device, data, time_limit_s=None)

@@ -9,45 +9,16 @@ the caller's bug, not a property of the program.
 
 from __future__ import annotations
 
-import math
 import time
 
+from optsearch.evaluator.baseline import baseline_metrics
 from optsearch.evaluator.fitness import Fitness, TaskFitness
 from optsearch.evaluator.suites import resolve_suite
-from optsearch.primitives.analysis import check
-from optsearch.primitives.codegen import compile_program
-from optsearch.primitives.parser import parse
-from optsearch.primitives.program import Program, ProgramError
+from optsearch.evaluator.train import compile_checked, run_tasks
+from optsearch.primitives.program import ProgramError
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
 DEFAULT_TIME_LIMIT_S = 120.0   # per evaluation (all tasks together); scale-1 suites take ~2 s
-
-
-def compile_checked(program):
-    """Program or program text -> batched update rule; raises ProgramError if invalid."""
-    if not isinstance(program, Program):
-        program = parse(program)
-    check(program)
-    return compile_program(program, batch_dims=1)
-
-
-def run_tasks(rule, suite, seeds, device="cpu", data=None, time_limit_s=None) -> dict:
-    """Raw TaskResults (task key -> TaskResult), stopping at the first failing task.
-
-    The time limit is shared: each task gets what the previous ones left over.
-    """
-    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
-    results = {}
-    for key, task in suite.tasks.items():
-        task_data = data[key] if data is not None else task.load_data()
-        remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        result = task.run(rule, list(seeds), task_data, device=device, time_limit_s=remaining)
-        if result.status == "ok" and not all(math.isfinite(m) for m in result.metric):
-            result.status = "diverged"   # belt and braces: a non-finite metric is a failure
-        results[key] = result
-        if result.status != "ok":
-            break
-    return results
 
 
 def evaluate(program, suite="default", seeds=DEFAULT_SEEDS, device="cpu", data=None,
@@ -60,7 +31,6 @@ def evaluate(program, suite="default", seeds=DEFAULT_SEEDS, device="cpu", data=N
     """
     suite, seeds = resolve_suite(suite), tuple(int(s) for s in seeds)
     if baseline is None:
-        from optsearch.evaluator.baseline import baseline_metrics
         baseline = baseline_metrics(suite, seeds, device=device, data=data)
     t0 = time.perf_counter()
     meta = {"seeds": seeds, "suite": suite.name, "suite_version": suite.version}

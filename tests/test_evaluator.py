@@ -12,9 +12,9 @@ import pytest
 from optsearch.cli.main import main
 from optsearch.evaluator import Fitness, FitnessCache, Suite, evaluate, make_backend, program_keys
 from optsearch.evaluator import baseline as baseline_mod
-from optsearch.evaluator.evaluate import compile_checked
 from optsearch.evaluator.fitness import FAILURE_FITNESS, SCORE_CAP, TaskFitness, normalise
 from optsearch.evaluator.suites import evaluation_version
+from optsearch.evaluator.train import compile_checked
 from optsearch.primitives.parser import parse
 from optsearch.primitives.reference import load_reference, reference_text
 from optsearch.proxy_tasks.base import TaskResult

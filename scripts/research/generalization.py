@@ -106,7 +106,7 @@ class ScaledRule:
 # ---------------------------------------------------------------- jobs
 def run_job(job: dict) -> dict:
     """One (task, program, factor, seeds) training run; top level for worker processes."""
-    from optsearch.evaluator.evaluate import compile_checked
+    from optsearch.evaluator.train import compile_checked
     from optsearch.proxy_tasks import get_task
 
     task = get_task(job["task"], job["scale"])

@@ -104,7 +104,7 @@ class ProgramRule:
 
     def _compiled(self):
         if self._rule is None:
-            from optsearch.evaluator.evaluate import compile_checked
+            from optsearch.evaluator.train import compile_checked
             from scripts.research.generalization import ScaledRule
             self._rule = ScaledRule(compile_checked(self.text), self.lr / PROGRAM_LR0)
         return self._rule
