@@ -1,20 +1,29 @@
-"""The one interface the search driver uses to get programs evaluated, and its factory.
+"""The one interface the search driver uses to get programs evaluated, and its one factory.
 
-    backend = make_backend("serial" | "ray", workers=W, address=None, suite=..., seeds=...)
+    backend = make_backend("serial" | "ray" | "fake", workers=W, address=None, suite=..., seeds=...)
     backend.capacity                        # evaluations worth keeping in flight
+    backend.suite, backend.seeds            # what every job is evaluated on
     backend.submit(job_id, program_text)    # never blocks; jobs beyond capacity are queued
     backend.poll(timeout_s)                 # -> [(job_id, Fitness, worker_name)], finish order
     backend.close()
 
 Every submitted job comes back from `poll` exactly once, with a Fitness whatever happened to
 the program or the worker (failures are values). Backends are context managers.
+
+"fake" scores the program text without training (evaluator.fake_backend): a kind of this
+factory like the others, so the search, its tests and the CLI reach every backend through
+one call, and a config can name it.
 """
 
 from __future__ import annotations
 
 from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S
+from optsearch.evaluator.suites import resolve_suite
 
-BACKEND_KINDS = ("serial", "ray")
+
+class BackendUnavailable(ValueError):
+    """The backend cannot start because of what it was asked for (an unknown kind or suite):
+    the caller's input, reported to a user as one line."""
 
 
 class Backend:
@@ -22,6 +31,7 @@ class Backend:
 
     capacity: int = 1
     suite = None   # the evaluator.suites.Suite every job is evaluated on
+    seeds: tuple = DEFAULT_SEEDS
 
     def submit(self, job_id: int, program_text: str) -> None:
         raise NotImplementedError
@@ -37,11 +47,6 @@ class Backend:
         """Jobs submitted and not yet returned by poll."""
         raise NotImplementedError
 
-    @property
-    def suite_version(self) -> str:
-        """Version of the suite this backend evaluates on (the seeds are not part of it)."""
-        return self.suite.version
-
     def __enter__(self):
         return self
 
@@ -49,15 +54,39 @@ class Backend:
         self.close()
 
 
+def _serial(workers, address, suite, seeds, time_limit_s, **options):
+    from optsearch.evaluator.serial_backend import SerialBackend
+    return SerialBackend(suite=suite, seeds=seeds, time_limit_s=time_limit_s, **options)
+
+
+def _ray(workers, address, suite, seeds, time_limit_s, **options):
+    from optsearch.evaluator.ray_backend import RayBackend  # the only import of ray
+    return RayBackend(workers=workers, address=address, suite=suite, seeds=seeds,
+                      time_limit_s=time_limit_s, **options)
+
+
+def _fake(workers, address, suite, seeds, time_limit_s, **options):
+    # No training: the suite and time limit do not apply (its suite is fake_backend.FAKE_SUITE).
+    from optsearch.evaluator.fake_backend import FakeBackend
+    return FakeBackend(workers=workers or 1, seeds=seeds, **options)
+
+
+_KINDS = {"serial": _serial, "ray": _ray, "fake": _fake}
+BACKEND_KINDS = tuple(_KINDS)
+
+
 def make_backend(kind: str, workers: int | None = None, address: str | None = None,
                  suite="default", seeds=DEFAULT_SEEDS, time_limit_s=DEFAULT_TIME_LIMIT_S,
                  **options) -> Backend:
-    """A backend of `kind`; `options` go to the backend's constructor (see its docstring)."""
-    if kind == "serial":
-        from optsearch.evaluator.serial_backend import SerialBackend
-        return SerialBackend(suite=suite, seeds=seeds, time_limit_s=time_limit_s, **options)
-    if kind == "ray":
-        from optsearch.evaluator.ray_backend import RayBackend  # the only import of ray
-        return RayBackend(workers=workers, address=address, suite=suite, seeds=seeds,
-                          time_limit_s=time_limit_s, **options)
-    raise ValueError(f"unknown backend {kind!r}; known: {', '.join(BACKEND_KINDS)}")
+    """A backend of `kind`; `options` go to the backend's constructor (see its docstring).
+
+    Raises BackendUnavailable for an unknown kind or suite, before anything starts."""
+    if kind not in _KINDS:
+        raise BackendUnavailable(f"cannot start the {kind} backend: unknown backend {kind!r}; "
+                                 f"known: {', '.join(BACKEND_KINDS)}")
+    if kind != "fake":
+        try:
+            suite = resolve_suite(suite)
+        except KeyError as exc:
+            raise BackendUnavailable(f"cannot start the {kind} backend: {exc.args[0]}") from None
+    return _KINDS[kind](workers, address, suite, seeds, time_limit_s, **options)

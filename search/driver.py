@@ -18,15 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optsearch.evaluator.fitness import Fitness
+from optsearch.evaluator.suites import evaluation_version
 from optsearch.primitives.hashing import fingerprint, structural_hash
 from optsearch.primitives.parser import parse
 from optsearch.primitives.printer import format_program
 from optsearch.primitives.program import Program
-from optsearch.search.backend import cache_version, cacheable, make_backend, open_shared_cache
+from optsearch.search.backend import backend_for, open_shared_cache
 from optsearch.search.config import Config, load, to_toml
 from optsearch.search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
 from optsearch.search.mutation import Mutator
-from optsearch.search.store import DB_NAME, CachedFitness, RunStore, StoreCache
+from optsearch.search.store import DB_NAME, RunStore, StoreCache
 from optsearch.search.warm_start import lr_sweep, parse_factors
 
 POLL_S = 0.5
@@ -66,7 +68,7 @@ class Driver:
         self.islands = [RegularizedEvolution(s.population_size, s.tournament_size, mutator,
                                              initials, s.random_init_statements)
                         for _ in range(s.islands)]
-        self.cache = StoreCache(store, cache_version(backend, config.evaluation))
+        self.cache = StoreCache(store, evaluation_version(backend.suite, backend.seeds))
         self.shared_cache = open_shared_cache(config.evaluation)
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.next_island = self.next_id = 0
@@ -119,7 +121,7 @@ class Driver:
         # Structural hash first (cheap, exact), then behaviour: both against the persistent
         # cache, then against jobs in flight (a twin waits instead of being evaluated twice).
         hit = next((e for e in map(self.cache.get, cand.cache_keys()) if e is not None), None)
-        hit = hit or self._shared_lookup(cand)
+        hit = hit or self._shared_lookup(cand)   # (fitness, candidate it was evaluated for)
         twin = next((self.inflight_keys[k] for k in cand.cache_keys() if k in self.inflight_keys), None)
         with self._step():
             self.store.insert_candidate(
@@ -127,7 +129,7 @@ class Driver:
                 detail=p.detail, program=cand.text, structural_hash=cand.structural_hash,
                 fingerprint=cand.fingerprint, status="pending", proposed_at=time.time())
             if hit is not None:
-                self._conclude(cand, hit, "cache", duplicate_of=hit.source_id)
+                self._conclude(cand, hit[0], "cache", duplicate_of=hit[1])
             elif twin is not None:
                 self.waiting.setdefault(twin, []).append(cand)
                 self.store.update_candidate(cand.id, status="waiting", duplicate_of=twin)
@@ -136,17 +138,15 @@ class Driver:
         if hit is None and twin is None:
             self.backend.submit(cand.id, cand.text)  # after the commit: resume re-submits
 
-    def _shared_lookup(self, cand: Candidate) -> CachedFitness | None:
+    def _shared_lookup(self, cand: Candidate) -> tuple[Fitness, None] | None:
         if self.shared_cache is None:
             return None
         fitness = self.shared_cache.lookup(cand.cache_keys(), self.cache.suite_version)
         if fitness is None:
             return None
-        entry = CachedFitness(fitness.status, fitness.aggregate, json.dumps(fitness.to_dict()),
-                              None)
         for key in cand.cache_keys():  # the run's own cache keeps everything the run used
-            self.cache.put(key, entry)
-        return entry
+            self.cache.put(key, fitness, None)
+        return fitness, None
 
     def _add_pending(self, cand: Candidate) -> None:
         self.pending[cand.id] = cand
@@ -154,40 +154,35 @@ class Driver:
             self.inflight_keys.setdefault(key, cand.id)
 
     # -- results -------------------------------------------------------------------------
-    def _finish(self, cand: Candidate, fitness, worker: str) -> None:
-        aggregate = getattr(fitness, "aggregate", None)
-        aggregate = None if aggregate is None else float(aggregate)
-        entry = CachedFitness(str(fitness.status), aggregate, json.dumps(fitness.to_dict()),
-                              cand.id)
+    def _finish(self, cand: Candidate, fitness: Fitness, worker: str) -> None:
         with self._step():
             for key in cand.cache_keys():
                 if self.inflight_keys.get(key) == cand.id:
                     del self.inflight_keys[key]
-                if cacheable(fitness, entry.status):
-                    self.cache.put(key, entry)
+                if fitness.cacheable:
+                    self.cache.put(key, fitness, cand.id)
             if self.shared_cache is not None:
                 self.shared_cache.store(cand.cache_keys(), self.cache.suite_version, fitness)
-            self._conclude(cand, entry, "evaluated", worker=worker,
-                           cost_s=getattr(fitness, "cost_s", None))
+            self._conclude(cand, fitness, "evaluated", worker=worker, cost_s=fitness.cost_s)
             for twin in self.waiting.pop(cand.id, []):
-                self._conclude(twin, entry, "twin", duplicate_of=cand.id)
+                self._conclude(twin, fitness, "twin", duplicate_of=cand.id)
 
-    def _conclude(self, cand: Candidate, entry: CachedFitness, source: str,
+    def _conclude(self, cand: Candidate, fitness: Fitness, source: str,
                   duplicate_of: int | None = None, worker: str | None = None,
                   cost_s: float | None = None) -> None:
         """Record a candidate's fitness and tell its island."""
         evaluated = source == "evaluated"
         self.counters["evaluated" if evaluated else "cache_hits"] += 1
-        self.counters["failed"] += evaluated and entry.status != "ok"
+        self.counters["failed"] += evaluated and not fitness.ok
         self.store.update_candidate(
-            cand.id, status=entry.status, source=source, duplicate_of=duplicate_of,
-            fitness_json=entry.fitness_json, aggregate=entry.aggregate, finished_at=time.time(),
-            cost_s=cost_s, worker=worker)
-        ind = Individual(cand.id, cand.program, selection_value(entry.aggregate),
+            cand.id, status=fitness.status, source=source, duplicate_of=duplicate_of,
+            fitness_json=json.dumps(fitness.to_dict()), aggregate=fitness.aggregate,
+            finished_at=time.time(), cost_s=cost_s, worker=worker)
+        ind = Individual(cand.id, cand.program, selection_value(fitness.aggregate),
                          cand.structural_hash)
         island = self.islands[cand.island]
         island.tell(ind, cand.epoch, cand.op == "init", evaluated)
-        if entry.status == "ok" and (self.best is None or ind.fitness > self.best.fitness):
+        if fitness.ok and (self.best is None or ind.fitness > self.best.fitness):
             self.best, self._best_changed = ind, True
         if island.plateaued(self.config.search.restart_plateau):
             island.restart(from_best=self.config.search.restart_from == "best")
@@ -259,7 +254,7 @@ class _IndividualLoader:
 
 
 def start_run(run_dir: str, config: Config, initial: Program | None,
-              backend_factory=make_backend) -> Driver:
+              backend_factory=backend_for) -> Driver:
     """A new run directory; `initial=None` starts from random programs."""
     if os.path.exists(os.path.join(run_dir, DB_NAME)):  # before the (slow) backend starts
         raise FileExistsError(f"{run_dir} already holds a run")
@@ -278,7 +273,7 @@ def start_run(run_dir: str, config: Config, initial: Program | None,
     return driver
 
 
-def resume_run(run_dir: str, budget: int | None = None, backend_factory=make_backend) -> Driver:
+def resume_run(run_dir: str, budget: int | None = None, backend_factory=backend_for) -> Driver:
     """Continue a stopped or killed run from its last committed step."""
     store = RunStore.open(run_dir)
     config = load(store.config_path)

@@ -13,7 +13,8 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+
+from optsearch.evaluator.fitness import Fitness
 
 DB_NAME = "run.sqlite"
 CONFIG_NAME = "config.toml"
@@ -54,14 +55,6 @@ CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 IN_FLIGHT = ("pending", "waiting")
-
-
-@dataclass(frozen=True)
-class CachedFitness:
-    status: str
-    aggregate: float | None
-    fitness_json: str
-    source_id: int | None
 
 
 class RunStore:
@@ -135,18 +128,19 @@ class RunStore:
         return self.conn.execute(f"SELECT * FROM candidates WHERE {where} ORDER BY {order}{tail}",
                                  params).fetchall()
 
-    def cache_get(self, key: str, suite_version: str) -> CachedFitness | None:
+    def cache_get(self, key: str, suite_version: str) -> tuple[Fitness, int | None] | None:
+        """The cached fitness and the candidate it was evaluated for (None: another run's)."""
         row = self.conn.execute("SELECT * FROM cache WHERE key = ? AND suite_version = ?",
                                 (key, suite_version)).fetchone()
         if row is None:
             return None
-        return CachedFitness(row["status"], row["aggregate"], row["fitness_json"],
-                             row["source_id"])
+        return Fitness.from_dict(json.loads(row["fitness_json"])), row["source_id"]
 
-    def cache_put(self, key: str, suite_version: str, entry: CachedFitness) -> None:
+    def cache_put(self, key: str, suite_version: str, fitness: Fitness,
+                  source_id: int | None) -> None:
         self.conn.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?, ?)",
-                          (key, suite_version, entry.status, entry.aggregate,
-                           entry.fitness_json, entry.source_id))
+                          (key, suite_version, fitness.status, fitness.aggregate,
+                           json.dumps(fitness.to_dict()), source_id))
 
     def save_state(self, name: str, value) -> None:
         self.conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (name, json.dumps(value)))
@@ -164,16 +158,16 @@ class RunStore:
 
 class StoreCache:
     """The fitness cache of one run, keyed by (key, suite version). The driver only needs
-    `get(key)` and `put(key, entry)`, so a shared cross-run cache can stand in for it."""
+    `get(key)` and `put(key, fitness, source_id)`, so a shared cross-run cache can stand in for it."""
 
     def __init__(self, store: RunStore, suite_version: str):
         self.store, self.suite_version = store, suite_version
 
-    def get(self, key: str) -> CachedFitness | None:
+    def get(self, key: str) -> tuple[Fitness, int | None] | None:
         return self.store.cache_get(key, self.suite_version)
 
-    def put(self, key: str, entry: CachedFitness) -> None:
-        self.store.cache_put(key, self.suite_version, entry)
+    def put(self, key: str, fitness: Fitness, source_id: int | None) -> None:
+        self.store.cache_put(key, self.suite_version, fitness, source_id)
 
 
 def _write_atomic(path: str, text: str) -> None:

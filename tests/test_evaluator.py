@@ -12,6 +12,7 @@ import pytest
 from optsearch.cli.main import main
 from optsearch.evaluator import Fitness, FitnessCache, Suite, evaluate, make_backend, program_keys
 from optsearch.evaluator import baseline as baseline_mod
+from optsearch.evaluator.backends import BackendUnavailable
 from optsearch.evaluator.fitness import FAILURE_FITNESS, SCORE_CAP, TaskFitness, normalise
 from optsearch.evaluator.suites import evaluation_version
 from optsearch.evaluator.train import compile_checked
@@ -187,6 +188,32 @@ def test_cache_refuses_outcomes_that_depend_on_the_machine(tmp_path):
         assert len(cache) == 0
 
 
+def test_one_fitness_type_round_trips_through_cache_store_and_backends(tmp_path):
+    """Every backend returns the evaluator's Fitness, and the cross-run cache and the run
+    store give back an equal Fitness (bit for bit: the run store's JSON is unchanged)."""
+    from optsearch.search.store import RunStore
+    with make_backend("serial", suite="test", seeds=SEEDS) as serial, \
+            make_backend("fake", seeds=SEEDS) as fake:
+        for backend in (serial, fake):
+            backend.submit(0, reference_text("lion"))
+            backend.submit(1, DIVERGING if backend is serial else "def train(w, g, lr):\n"
+                           "    u = exp(g)\n    return u\n")
+        results = serial.poll(None) + fake.poll(1.0) + fake.poll(1.0)
+    assert [type(f) for _, f, _ in results] == [Fitness] * 4
+    assert [f.status for _, f, _ in results] == ["ok", "diverged"] * 2
+    store = RunStore.create(str(tmp_path / "run"), "")
+    with FitnessCache(tmp_path / "fit.sqlite") as cache:
+        for k, (_, fitness, _) in enumerate(results):
+            cache.put(f"k{k}", "v", fitness)
+            store.cache_put(f"k{k}", "v", fitness, k)
+            assert cache.get(f"k{k}", "v") == fitness
+            assert store.cache_get(f"k{k}", "v") == (fitness, k)
+            stored = store.conn.execute("SELECT fitness_json FROM cache WHERE key = ?",
+                                        (f"k{k}",)).fetchone()[0]
+            assert stored == json.dumps(store.cache_get(f"k{k}", "v")[0].to_dict())
+    store.close()
+
+
 # ---- serial backend -------------------------------------------------------------------------
 def test_serial_backend_returns_every_job_once_in_submission_order():
     names = ["adamw", "lion", "sgdm"]
@@ -202,6 +229,16 @@ def test_serial_backend_returns_every_job_once_in_submission_order():
         assert results[job_id][1] == _same_but_cost(evaluate(reference_text(name), "test", SEEDS),
                                                     results[job_id][1])
     assert results[3][1].status == "diverged"
+
+
+def test_make_backend_rejects_an_unknown_kind_or_suite_before_starting_anything():
+    """One factory for every backend: a kind it does not know, or a suite that does not exist,
+    is the caller's input and gets a one-line reason naming what is known."""
+    with pytest.raises(BackendUnavailable, match=r"unknown backend 'gpu'; known: serial, ray, fake"):
+        make_backend("gpu")
+    with pytest.raises(BackendUnavailable, match=r"cannot start the serial backend: unknown "
+                                                 r"suite 'nope'; known: default"):
+        make_backend("serial", suite="nope")
 
 
 def _same_but_cost(expected: Fitness, actual: Fitness) -> Fitness:

@@ -6,13 +6,14 @@ import sqlite3
 import pytest
 
 from optsearch.evaluator.fake_backend import FakeBackend
+from optsearch.evaluator.fitness import Fitness
 from optsearch.primitives.hashing import structural_hash
 from optsearch.primitives.parser import parse
 from optsearch.primitives.reference import load_reference
 from optsearch.search.config import Config
 from optsearch.search.driver import resume_run, start_run
 from optsearch.search.stats import run_stats
-from optsearch.search.store import CachedFitness, RunStore
+from optsearch.search.store import RunStore
 
 ADAMW = load_reference("adamw")
 COLUMNS = ("id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
@@ -49,7 +50,7 @@ def test_store_round_trips_candidates_cache_and_state(tmp_path):
         store.insert_candidate(id=0, island=0, epoch=0, parent_id=None, mutation="init",
                                detail="", program="p", structural_hash="h", status="pending",
                                proposed_at=1.0)
-        store.cache_put("h:h", "v1", CachedFitness("ok", 1.5, "{}", 0))
+        store.cache_put("h:h", "v1", Fitness("ok", 1.5), 0)
         store.save_state("search", {"rng": [1, 2]})
     with pytest.raises(RuntimeError), store.transaction():
         store.update_candidate(0, status="ok")
@@ -57,7 +58,7 @@ def test_store_round_trips_candidates_cache_and_state(tmp_path):
     store.close()
     store = RunStore.open(str(tmp_path / "r"))
     assert store.candidate(0)["status"] == "pending"
-    assert store.cache_get("h:h", "v1").aggregate == 1.5 and store.cache_get("h:h", "v2") is None
+    assert store.cache_get("h:h", "v1") == (Fitness("ok", 1.5), 0) and store.cache_get("h:h", "v2") is None
     assert store.load_state("search") == {"rng": [1, 2]}
     with pytest.raises(FileExistsError):
         RunStore.create(str(tmp_path / "r"), "")

@@ -6,7 +6,7 @@ import sys
 
 from optsearch.cli.cmd_search import execute
 from optsearch.cli.errors import UserError
-from optsearch.search.backend import BackendUnavailable
+from optsearch.evaluator.backends import BackendUnavailable
 from optsearch.search.config import ConfigError
 from optsearch.search.driver import resume_run
 

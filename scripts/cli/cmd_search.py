@@ -10,7 +10,7 @@ import time
 from optsearch.cli.errors import UserError
 from optsearch.cli.programs import read_program
 from optsearch.cli.progress import Progress
-from optsearch.search.backend import BackendUnavailable
+from optsearch.evaluator.backends import BackendUnavailable
 from optsearch.search.config import ConfigError, load
 from optsearch.search.driver import start_run
 from optsearch.search.stats import run_stats

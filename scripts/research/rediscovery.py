@@ -59,7 +59,7 @@ def parse_args(argv):
 def run_searches(args) -> list[str]:
     from optsearch.cli.cmd_search import build_config, execute
     from optsearch.cli.programs import read_program
-    from optsearch.search.backend import BackendUnavailable
+    from optsearch.evaluator.backends import BackendUnavailable
     from optsearch.search.driver import resume_run, start_run
     from optsearch.search.store import DB_NAME
 
