@@ -1,7 +1,7 @@
 """Parse program text into a `Program` with `ast`, checking it against the grammar.
 
 The text is never evaluated: `ast.parse` only builds a syntax tree, and every node is checked
-against the small grammar of DESIGN.md §3 before anything else sees it. Every rejection is a
+against the small program grammar (docs/primitives.md, "Programs") before anything else sees it. Every rejection is a
 `ProgramError` with the 1-based line and column of the offending construct.
 """
 

@@ -6,7 +6,7 @@
 #
 #   run(command="bash scripts/gpu_check.sh", timeout_s=540)      # logs come back from $OUT
 #
-# What it checks (the issues' GPU items): the CUDA tests of the exported optimizer, its step
+# What it checks: the CUDA tests of the exported optimizer, its step
 # time on CUDA against the peers and torch.compile (bench_export), K stacked seeds vs
 # sequential runs on CUDA (bench_seeds), and a first calibration of a larger proxy on CUDA
 # (rank_rules --device cuda). Ray's GPU path (fractional GPUs per actor) is not covered: the

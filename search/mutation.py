@@ -1,4 +1,4 @@
-"""The mutator: insert a statement, delete one, or modify one argument (DESIGN.md §5).
+"""The mutator: insert a statement, delete one, or modify one argument.
 
 A fourth operator, "replace" (weight `mutation.replace_weight`), swaps a statement's function
 for another from the pool, keeping the arguments that still fit: one step from

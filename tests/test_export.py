@@ -1,4 +1,4 @@
-"""Export contract (DESIGN.md section 8): the generated optimizer file is standalone torch code
+"""Export contract: the generated optimizer file is standalone torch code
 that reproduces the program, matches the published optimizers, and behaves like a torch.optim
 optimizer (groups, state_dict, closure, maximize, foreach, schedulers, torch.compile)."""
 

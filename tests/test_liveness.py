@@ -1,4 +1,4 @@
-"""Liveness with cross-iteration state (DESIGN.md §4)."""
+"""Liveness with cross-iteration state."""
 
 import numpy as np
 

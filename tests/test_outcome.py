@@ -72,8 +72,8 @@ def test_reference_programs_land_in_their_class(ref, cls):
 
 
 def test_lion_with_beta1_above_beta2_is_its_own_class():
-    """Rule: Lion's form with beta1 >= beta2 is lion_b1_ge_b2, never lion (the issue's goal
-    counts only beta1 < beta2)."""
+    """Rule: Lion's form with beta1 >= beta2 is lion_b1_ge_b2, never lion (the rediscovery
+    goal counts only beta1 < beta2)."""
     out = classify(_lion("0.99", "0.9"))
     assert out.cls == "lion_b1_ge_b2"
     assert out.hyperparameters["beta1"] == pytest.approx(0.99)

@@ -1,4 +1,4 @@
-"""The grammar of DESIGN.md §3: what parses, what is rejected (with a line), and round trips."""
+"""The program grammar (docs/primitives.md): what parses, what is rejected (with a line), and round trips."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The pool table: the DESIGN.md §3 list is present, every entry is total, docs are generated."""
+"""The pool table: the required list of primitives is present, every entry is total, docs are generated."""
 
 import subprocess
 import sys

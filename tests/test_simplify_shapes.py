@@ -1,6 +1,6 @@
 """Programs a search would plausibly produce, in different shapes: simplify, then recognise.
 
-Program 4 variants (the done-when of issue 5) and Lion / Signum / signSGD / SGD / AdamW written
+Program 4 variants and Lion / Signum / signSGD / SGD / AdamW written
 the ways mutation writes them: the momentum in the second slot, m / sqrt(m * m) or m / abs(m)
 for sign(m), the decay after the lr multiplication or missing, AdamW leftovers (a dead
 second-moment slot, sign(m / sqrt(v)) whose sqrt(v) > 0 does not matter inside the sign).

@@ -1,4 +1,4 @@
-"""Outcome classes of a program's live behaviour (issue 7: does the search rediscover Lion?).
+"""Outcome classes of a program's live behaviour (does the search rediscover Lion?).
 
     from scripts.research.outcome import classify, CLASSES, SIGN_MOMENTUM, SIGN_ANY
     out = classify(program_or_text)

@@ -1,4 +1,4 @@
-"""Rediscovery benchmark (issue 7): how often does a search from the AdamW warm start end in
+"""Rediscovery benchmark: how often does a search from the AdamW warm start end in
 sign-momentum form, in Lion's form with beta1 < beta2, or in plain sign descent?
 
 Runs one independent search per seed, one after the other (a search already uses every
@@ -33,7 +33,7 @@ import time
 from optsearch.cli.errors import UserError
 
 TOP_K = 3
-GOALS = {"sign_momentum": 0.8, "lion": 0.6}  # the issue's goals: >= 4/5 and >= 3/5 seeds
+GOALS = {"sign_momentum": 0.8, "lion": 0.6}  # the goals: >= 4/5 and >= 3/5 seeds
 
 
 def parse_args(argv):

@@ -1,4 +1,4 @@
-"""Simplification of a discovered program into a readable, recognisable one (DESIGN.md §7).
+"""Simplification of a discovered program into a readable, recognisable one.
 
 Pipeline, every change recorded as a `Step` of the derivation trace:
   dead code (cross-iteration liveness, dead state slots leave the signature)
