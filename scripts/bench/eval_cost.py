@@ -42,14 +42,17 @@ def seconds_per_evaluation(suite_name: str, program_path: str, seeds: int, repea
 
 
 def measure_in(checkout: str, args) -> float:
-    """The same measurement in another checkout's code (a fresh interpreter there). This
-    file runs as a script, so the other checkout needs no copy of it: its packages come first
-    on PYTHONPATH."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--suite", args.suite,
+    """The same measurement in another checkout's code: a fresh interpreter of that checkout's
+    own .venv (its editable install maps `optsearch.*` to its files). This file runs as a
+    script, so the other checkout needs no copy of it, but it must use the `optsearch.*`
+    layout and have run `bash scripts/setup.sh`."""
+    python = os.path.join(checkout, ".venv", "bin", "python")
+    if not os.path.exists(python):
+        sys.exit(f"error: {checkout}: no .venv (run 'bash scripts/setup.sh' there first)")
+    cmd = [python, os.path.abspath(__file__), "--suite", args.suite,
            "--program", os.path.abspath(args.program), "--seeds", str(args.seeds),
            "--repeats", str(args.repeats), "--bare"]
-    env = {**os.environ, "PYTHONPATH": checkout}
-    out = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, cwd=checkout, capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 
 
