@@ -21,7 +21,7 @@ arithmetic mean: the warm start is far from tuned, so ratios span orders of magn
 an arithmetic mean (with the earlier cap of 10) let one task decide the suite -- measured on
 the first default suite, where a 10x-capped heavy-tailed quadratic made the sign of the
 current gradient win although it was the worst sign method on the other task
-(docs/PROXIES.md). A geometric mean makes a 2x gain on one task worth a 2x loss on another.
+(docs/research/2026-11-25-first-default-suite.md). A geometric mean makes a 2x gain on one task worth a 2x loss on another.
 
 Failures are values: a program that is invalid, diverges (NaN/Inf/exploding loss), runs out
 of time or raises gets `FAILURE_FITNESS` (0.0, below any finished program's score) as its

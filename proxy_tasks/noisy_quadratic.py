@@ -27,7 +27,7 @@ class NoisyQuadraticConfig(TrainConfig):
     # Tail index 2.5: heavy-tailed but of finite variance. At 1.5 (infinite variance, the
     # first calibration) the sign of the *current* gradient beat every method with memory;
     # at 10 (near-Gaussian) AdamW won; in between, sign methods with memory do best
-    # (docs/PROXIES.md, "Default suite").
+    # (docs/research/2026-12-01-calibration-round2.md).
     tail: float = 2.5
     noise_scale: float = 1.0
     # Coordinates i = 0, 1, 2 (mod 3) have their loss -- so signal and noise of their gradient

@@ -30,8 +30,8 @@ SUITES = {
     "default": [("noisy_quadratic", 1), ("teacher_student", 1)],
     # The default pair with the teacher-student stream at batch 512: at that batch tuned Lion
     # .8/.95 ranks first on teacher_student alone and on the pair, ahead of the fast-RMSProp
-    # rule the default search keeps finding; ~1.5-2x the cost (docs/PROXIES.md, "Big-batch
-    # suite"). Searches on it did not end in Lion either.
+    # rule the default search keeps finding; ~1.5-2x the cost
+    # (docs/research/2026-12-02-bigbatch-suite.md). Searches on it did not end in Lion either.
     "bigbatch": [("noisy_quadratic", 1), ("teacher_student", 1, {"batch_size": 512})],
     # The teacher-student stream alone at batch 512: tuned Lion .8/.95 first among the
     # hand-written rules (paired beyond 3 s.e.) and far ahead of the three exploits earlier

@@ -4,7 +4,7 @@ Lion (the ts512 exploit's ablation, docs/PROXIES.md 2026-12-03).
     .venv/bin/python -m scripts.research.diag_hidden_biases        # ~16 s on 2 cores
 
 Trains ts512's task (batch 512, 1000 steps) on fresh seeds 1000-1007 with each rule at its
-tuned lr (BENCHMARKS.md, "What the ts512 exploit is") and prints, at steps 100 and 1000, the
+tuned lr (docs/research/2026-12-03-ts512-exploit.md) and prints, at steps 100 and 1000, the
 hidden biases' mean and s.d., the fraction of hidden activations that are positive on the
 test inputs, the fraction of units dead on all of them, and the final KL.
 """
