@@ -219,7 +219,7 @@ class Driver:
         self.best = load(state["best"]) if state["best"] is not None else None
         for island, island_state in zip(self.islands, state["islands"]):
             island.restore(island_state, load)
-        for row in self.store.candidates("status IN ('pending', 'waiting')"):
+        for row in self.store.in_flight():
             cand = Candidate(row["id"], row["island"], row["epoch"], row["mutation"],
                              parse(row["program"]), row["program"], row["structural_hash"],
                              row["fingerprint"])

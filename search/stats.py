@@ -10,11 +10,7 @@ from optsearch.search.store import RunStore
 def run_stats(store: RunStore) -> dict:
     state = store.load_state("search") or {}
     counters = state.get("counters", {})
-    best = store.conn.execute(
-        "SELECT id, aggregate FROM candidates WHERE status = 'ok' "
-        "AND aggregate IS NOT NULL ORDER BY aggregate DESC, id LIMIT 1").fetchone()
-    in_flight = store.conn.execute(
-        "SELECT COUNT(*) FROM candidates WHERE status IN ('pending', 'waiting')").fetchone()[0]
+    best = store.best_candidate()
     hits, evaluated = counters.get("cache_hits", 0), counters.get("evaluated", 0)
     return {
         "proposed": counters.get("proposed", 0),
@@ -24,7 +20,7 @@ def run_stats(store: RunStore) -> dict:
         "evaluated": evaluated,
         "failed": counters.get("failed", 0),
         "restarts": counters.get("restarts", 0),
-        "in_flight": in_flight,
+        "in_flight": len(store.in_flight()),
         "budget": state.get("budget"),
         "best_fitness": best["aggregate"] if best else None,
         "best_id": best["id"] if best else None,

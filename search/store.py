@@ -1,5 +1,10 @@
-"""The run store: `runs/<id>/run.sqlite` holds every candidate, the fitness cache and the
-search state; `config.toml` is the configuration snapshot; `best.py` the best program so far.
+"""The run store: `runs/<id>/run.sqlite` holds every candidate, the fitness cache, the search
+state and the funnel's results; `config.toml` is the configuration snapshot; `best.py` the
+best program so far.
+
+This module is the only code that reads or writes the run database: every query is a method
+here, so a schema change has one place to go and every tool agrees on what a run holds --
+in particular on its winner (`RunStore.winner`).
 
 sqlite in WAL mode with one transaction per search step (a proposal or a result, together
 with the search-state snapshot it produced): a `kill -9` at any moment leaves the database at
@@ -13,6 +18,7 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from optsearch.evaluator.fitness import Fitness
 
@@ -52,9 +58,40 @@ CREATE TABLE IF NOT EXISTS cache (
     PRIMARY KEY (key, suite_version)
 );
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS funnel (
+    candidate_id INTEGER NOT NULL,
+    stage INTEGER NOT NULL,
+    suite TEXT NOT NULL,
+    suite_version TEXT NOT NULL,
+    aggregate REAL,
+    stderr REAL,
+    passed INTEGER NOT NULL,
+    fitness_json TEXT NOT NULL,
+    PRIMARY KEY (candidate_id, suite_version)
+);
 """
 
 IN_FLIGHT = ("pending", "waiting")
+# Rows with a fitness (failures score 0.0), and the rows the funnel may take: programs that
+# finished and were evaluated themselves (a cache hit repeats a program already ranked).
+FINISHED = "aggregate IS NOT NULL"
+EVALUATED_OK = "status = 'ok' AND source = 'evaluated'"
+# A damaged file or one that is not a run database; callers catch it without knowing sqlite.
+DatabaseError = sqlite3.DatabaseError
+
+
+@dataclass(frozen=True)
+class Winner:
+    """The program a run hands on (to simplify, export, generalisation): the best of the last
+    funnel stage the funnel reached, else the best program the search evaluated."""
+    candidate_id: int
+    program: str
+    stage: int | None  # the funnel stage it won; None when the funnel has no result
+
+    def describe(self) -> str:
+        if self.stage is None:
+            return f"candidate {self.candidate_id}, best search fitness"
+        return f"candidate {self.candidate_id}, best of funnel stage {self.stage}"
 
 
 class RunStore:
@@ -121,12 +158,67 @@ class RunStore:
         return self.conn.execute("SELECT * FROM candidates WHERE id = ?",
                                  (candidate_id,)).fetchone()
 
-    def candidates(self, where: str = "1", params: tuple = (), order: str = "id",
-                   limit: int | None = None) -> list[sqlite3.Row]:
-        """Rows matching `where` (SQL written by this package, never user text)."""
+    def _candidates(self, where: str, order: str = "id", limit: int | None = None) -> list:
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        return self.conn.execute(f"SELECT * FROM candidates WHERE {where} ORDER BY {order}{tail}",
-                                 params).fetchall()
+        return self.conn.execute(
+            f"SELECT * FROM candidates WHERE {where} ORDER BY {order}{tail}").fetchall()
+
+    def in_flight(self) -> list[sqlite3.Row]:
+        """Candidates proposed but not finished when the run stopped, in proposal order."""
+        return self._candidates("status IN ('pending', 'waiting')")
+
+    def best_candidate(self) -> sqlite3.Row | None:
+        """The best finished program by search fitness (ties: the earliest)."""
+        rows = self._candidates("status = 'ok'", order="aggregate DESC, id", limit=1)
+        return rows[0] if rows else None
+
+    def ranked(self, distinct: bool = True, evaluated_only: bool = False,
+               k: int | None = None) -> list[sqlite3.Row]:
+        """Finished candidates, best first (ties: the earliest); at most `k`.
+
+        distinct: one row per program, keyed by structural hash and by behavioural
+        fingerprint (programs that differ only in a constant a `sign` erases are the same
+        optimizer) -- what funnel selection and `inspect list` count as distinct.
+        evaluated_only: only programs that finished ok and were evaluated themselves."""
+        rows = self._candidates(EVALUATED_OK if evaluated_only else FINISHED,
+                                order="aggregate DESC, id")
+        if not distinct:
+            return rows[:k]
+        chosen, seen = [], set()
+        for row in rows:
+            if len(chosen) == k:
+                break
+            keys = identity_keys(row)
+            if not keys & seen:
+                seen |= keys
+                chosen.append(row)
+        return chosen
+
+    def times_seen(self, row) -> int:
+        """How many candidates are this program: same fingerprint, or same hash without one."""
+        if row["fingerprint"]:
+            where, key = "fingerprint = ?", row["fingerprint"]
+        else:
+            where, key = "structural_hash = ?", row["structural_hash"]
+        return self.conn.execute(f"SELECT COUNT(*) FROM candidates WHERE {where}",
+                                 (key,)).fetchone()[0]
+
+    def results_in_finish_order(self) -> list[sqlite3.Row]:
+        """(id, source, aggregate) of every finished candidate, in the order they finished."""
+        return self.conn.execute(
+            "SELECT id, source, aggregate FROM candidates WHERE finished_at IS NOT NULL "
+            "AND aggregate IS NOT NULL ORDER BY finished_at, id").fetchall()
+
+    def ok_results(self) -> list[sqlite3.Row]:
+        """Candidates that finished successfully, in proposal order."""
+        return self._candidates("status = 'ok' AND finished_at IS NOT NULL")
+
+    def evaluation_times(self) -> list[float]:
+        """When each evaluation (not a cache hit) finished, earliest first."""
+        rows = self.conn.execute(
+            "SELECT finished_at FROM candidates WHERE source = 'evaluated' "
+            "AND finished_at IS NOT NULL ORDER BY finished_at").fetchall()
+        return [r[0] for r in rows]
 
     def cache_get(self, key: str, suite_version: str) -> tuple[Fitness, int | None] | None:
         """The cached fitness and the candidate it was evaluated for (None: another run's)."""
@@ -149,11 +241,78 @@ class RunStore:
         row = self.conn.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
         return default if row is None else json.loads(row["value"])
 
+    # -- the funnel --------------------------------------------------------------------
+    def funnel_results(self, suite_version: str) -> list[sqlite3.Row]:
+        """Stored funnel results on one suite version ([] if the funnel never ran)."""
+        if not self._has_table("funnel"):
+            return []
+        return self.conn.execute("SELECT * FROM funnel WHERE suite_version = ?",
+                                 (suite_version,)).fetchall()
+
+    def record_funnel_result(self, candidate_id: int, stage: int, suite: str,
+                             suite_version: str, aggregate: float, stderr: float, passed: bool,
+                             fitness_json: str) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO funnel VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (candidate_id, stage, suite, suite_version, aggregate, stderr,
+                               int(passed), fitness_json))
+
+    def record_funnel_round(self, stages: list[tuple[str, list[int]]]) -> None:
+        """What the latest funnel run compared: per stage, its suite version and candidate
+        ids best first. A re-run with other scales or top-k replaces it; results of earlier
+        runs stay in the table (they are reused) but no longer decide the winner."""
+        with self.transaction():
+            self.save_state("funnel", [{"suite_version": v, "candidates": ids}
+                                       for v, ids in stages])
+
+    def funnel_table(self) -> list[sqlite3.Row]:
+        """Every stored funnel result, best first within each stage ([] if none)."""
+        if not self._has_table("funnel"):
+            return []
+        return self.conn.execute("SELECT * FROM funnel ORDER BY stage, aggregate DESC").fetchall()
+
+    def winner(self) -> Winner | None:
+        """The run's winner (see `Winner`); None if no program finished successfully."""
+        found = self._funnel_winner()
+        if found is not None:
+            return found
+        row = self.best_candidate()
+        return None if row is None else Winner(row["id"], row["program"], None)
+
+    def _funnel_winner(self) -> Winner | None:
+        rounds = self.load_state("funnel")
+        if rounds is None:  # a run funneled before rounds were recorded: its deepest stage
+            if not self._has_table("funnel"):
+                return None
+            row = self.conn.execute(
+                "SELECT f.candidate_id, f.stage, c.program FROM funnel f "
+                "JOIN candidates c ON c.id = f.candidate_id "
+                "ORDER BY f.stage DESC, f.aggregate DESC, f.candidate_id LIMIT 1").fetchone()
+            return None if row is None else Winner(row[0], row[2], row[1])
+        for stage in range(len(rounds), 0, -1):
+            ids = rounds[stage - 1]["candidates"]
+            if ids:
+                return Winner(ids[0], self.candidate(ids[0])["program"], stage)
+        return None
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
+
+    # -- files ---------------------------------------------------------------------------
     def write_best(self, program_text: str, header: str) -> None:
         _write_atomic(os.path.join(self.run_dir, BEST_NAME), header + program_text)
 
     def close(self) -> None:
         self.conn.close()
+
+
+def identity_keys(row) -> set:
+    """What makes two candidates the same program: structural hash, behavioural fingerprint."""
+    keys = {("h", row["structural_hash"])}
+    if row["fingerprint"]:
+        keys.add(("f", row["fingerprint"]))
+    return keys
 
 
 class StoreCache:

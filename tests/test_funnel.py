@@ -7,7 +7,7 @@ import pytest
 from optsearch import proxy_tasks
 from optsearch.evaluator.backends import make_backend
 from optsearch.primitives.reference import reference_text
-from optsearch.search.distill.funnel import funnel_table, run_funnel, top_distinct
+from optsearch.search.distill.funnel import run_funnel
 from optsearch.search.store import RunStore
 
 SEEDS = (0, 1)
@@ -39,7 +39,7 @@ def _serial(suite):
 def test_top_distinct_keeps_one_program_per_structural_hash_best_first(tmp_path):
     store = _store_with(tmp_path, [("a", 1.0, "h1"), ("b", 3.0, "h2"), ("c", 2.0, "h2"),
                                    ("d", 1.5, "h3")])
-    assert [r["program"] for r in top_distinct(store, 3)] == ["b", "d", "a"]
+    assert [r["program"] for r in store.ranked(evaluated_only=True, k=3)] == ["b", "d", "a"]
 
 
 def test_only_programs_beating_adamw_reach_the_next_stage_and_results_are_stored(
@@ -55,7 +55,7 @@ def test_only_programs_beating_adamw_reach_the_next_stage_and_results_are_stored
     assert by_id[1].passed and by_id[1].aggregate > 1.0      # sign momentum beats AdamW
     assert not by_id[2].passed                               # lr 1e-9 cannot
     assert [r.candidate_id for r in second] == [1]           # only the winner goes on
-    assert len(funnel_table(store)) == 3
+    assert len(store.funnel_table()) == 3
     # a re-run (e.g. after a kill) re-evaluates nothing: results come from the run database
     logs.clear()
     again = run_funnel(store, _serial, "test", scales=(10, 100), top_k=2, log=logs.append)

@@ -17,7 +17,6 @@ from optsearch.evaluator.fitness import Fitness, TaskFitness
 from optsearch.primitives.liveness import live_program
 from optsearch.primitives.parser import parse
 from optsearch.primitives.printer import format_program
-from optsearch.search.distill.funnel import funnel_table
 from optsearch.search.store import RunStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -37,18 +36,14 @@ def run_dir(tmp_path_factory):
     run = str(root / "run")
     assert main(["search", "--config", str(config), "--out", run, "--quiet"]) == 0
     store = RunStore.open(run)
-    best = store.conn.execute("SELECT id, aggregate FROM candidates WHERE aggregate IS NOT NULL "
-                              "ORDER BY aggregate DESC, id LIMIT 1").fetchone()
+    best = store.best_candidate()
     task = TaskFitness(0.25, best["aggregate"], (0.2, 0.3), (1.1, 0.9), (0.3, 0.3), True, "ok",
                        10, 0.1)
     fitness = Fitness("ok", best["aggregate"], {"digits_mlp@0": task}, seeds=(0, 1))
-    store.conn.execute("UPDATE candidates SET fitness_json = ? WHERE id = ?",
-                       (json.dumps(fitness.to_dict()), best["id"]))
-    funnel_table(store)  # creates the table
-    for stage, passed in ((1, 1), (2, 0)):
-        store.conn.execute("INSERT INTO funnel VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (best["id"], stage, f"fake@{10 ** stage}", f"v{stage}", 1.2, 0.01,
-                            passed, "{}"))
+    store.update_candidate(best["id"], fitness_json=json.dumps(fitness.to_dict()))
+    for stage, passed in ((1, True), (2, False)):
+        store.record_funnel_result(best["id"], stage, f"fake@{10 ** stage}", f"v{stage}", 1.2,
+                                   0.01, passed, "{}")
     store.close()
     return run
 

@@ -30,9 +30,13 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)   # our own generated file, not user text
     assert any(isinstance(v, type) and hasattr(v, "step") for v in vars(module).values())
-    from optsearch.primitives import parse
+    from optsearch.cli.programs import read_run_winner
+    from optsearch.primitives import format_program, parse
     for name in ("winner.py", "simplified.py"):   # program files other tools can take
         assert parse((out / name).read_text()).statements
+    # the main job works on the run's winner, the one `optsearch simplify/export RUN` take
+    assert format_program(read_run_winner(str(out))[0]) == \
+        format_program(parse((out / "winner.py").read_text()))
 
 
 def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, monkeypatch,

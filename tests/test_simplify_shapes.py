@@ -9,7 +9,6 @@ second-moment slot, sign(m / sqrt(v)) whose sqrt(v) > 0 does not matter inside t
 import json
 import os
 import re
-import sqlite3
 
 import pytest
 
@@ -273,9 +272,9 @@ def test_an_unscheduled_decay_is_not_lion():
 
 # ---------------------------------------------------------------- CLI on a run directory
 def _run_dir(tmp_path, best=None, funnel=()):
-    """A run directory with candidates 1..n (program texts), optional funnel rows
-    (candidate, stage, aggregate) and an optional best.py."""
-    from optsearch.search.distill.funnel import funnel_table
+    """A run directory with candidates 1..n (program texts, search fitness 1.0, 2.0, ...),
+    optional funnel results (candidate, stage, aggregate) recorded as the latest funnel run,
+    and an optional best.py."""
     from optsearch.search.store import RunStore
 
     run_dir = tmp_path / "run"
@@ -287,10 +286,13 @@ def _run_dir(tmp_path, best=None, funnel=()):
                                    detail="", program=text, structural_hash=f"h{i}",
                                    fingerprint=f"f{i}", status="ok", source="evaluated",
                                    aggregate=float(i), proposed_at=0.0)
-    funnel_table(store)  # creates the funnel table
+    stages = {}
     for cid, stage, aggregate in funnel:
-        store.conn.execute("INSERT INTO funnel VALUES (?, ?, 's', ?, ?, 0.1, 1, '{}')",
-                           (cid, stage, f"v{stage}", aggregate))
+        store.record_funnel_result(cid, stage, "s", f"v{stage}", aggregate, 0.1, True, "{}")
+        stages.setdefault(stage, []).append((-aggregate, cid))
+    if funnel:
+        store.record_funnel_round([(f"v{k}", [cid for _, cid in sorted(stages[k])])
+                                   for k in sorted(stages)])
     store.close()
     if best is not None:
         (run_dir / "best.py").write_text("# best so far\n" + best)
@@ -307,11 +309,11 @@ def test_cli_simplify_run_dir_takes_the_last_funnel_stage_winner(tmp_path, capsy
     assert "candidate 2" in info["source"] and "stage 2" in info["source"]
 
 
-def test_cli_simplify_run_dir_without_funnel_uses_best_py(tmp_path, capsys):
+def test_cli_simplify_run_dir_without_funnel_takes_the_best_search_fitness(tmp_path, capsys):
     run_dir = _run_dir(tmp_path, best=reference_text("signum"))
     assert main(["simplify", run_dir, "--no-eval"]) == 0
     out = capsys.readouterr().out
-    assert "best.py" in out.splitlines()[0]
+    assert "candidate 3, best search fitness" in out.splitlines()[0]
     assert out.rstrip().endswith("recognized: Signum (beta=0.9, lr=0.0001, weight_decay=0.1)")
 
 
@@ -346,13 +348,27 @@ def test_cli_simplify_human_output_has_trace_program_and_name(capsys):
                                              "lr=0.0002, weight_decay=0.46)")
 
 
-def test_run_dir_funnel_query_matches_the_store_schema(tmp_path):
-    # the CLI reads the funnel table with its own read-only query: keep it in step with
-    # search.funnel's schema
-    run_dir = _run_dir(tmp_path, funnel=[(3, 1, 2.0)])
-    conn = sqlite3.connect(os.path.join(run_dir, "run.sqlite"))
-    cols = [r[1] for r in conn.execute("PRAGMA table_info(funnel)")]
-    conn.close()
-    assert {"candidate_id", "stage", "aggregate"} <= set(cols)
-    from optsearch.cli.cmd_simplify import _funnel_winner
-    assert _funnel_winner(run_dir)[:2] == (3, 1)
+def test_simplify_export_and_generalization_take_the_same_winner_of_a_run(tmp_path):
+    """One winner per run: where the funnel's winner (candidate 2, Program 4) is not the best
+    search fitness (candidate 3, Signum), `simplify RUN`, `export RUN` and the generalisation
+    benchmark all act on the funnel's winner."""
+    from optsearch.cli.cmd_export import input_program
+    from optsearch.cli.cmd_simplify import run_dir_input
+    from optsearch.primitives.printer import format_program
+    from scripts.research.generalization import load_program
+
+    run_dir = _run_dir(tmp_path, best=reference_text("signum"),
+                       funnel=[(3, 1, 1.2), (2, 1, 1.5)])
+    expected = format_program(parse(reference_text("program4")))
+    assert format_program(run_dir_input(run_dir)[0]) == expected
+    assert format_program(input_program(run_dir)) == expected
+    assert load_program(run_dir)[1] == expected
+
+
+def test_cli_export_run_dir_writes_the_funnel_winner(tmp_path, capsys):
+    # candidate 1 (AdamW) won the funnel; the best search fitness is candidate 3 (Signum)
+    run_dir = _run_dir(tmp_path, best=reference_text("signum"),
+                       funnel=[(3, 1, 1.2), (1, 1, 1.5)])
+    out = tmp_path / "opt.py"
+    assert main(["export", run_dir, "-o", str(out)]) == 0
+    assert "class AdamW" in capsys.readouterr().out

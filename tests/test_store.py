@@ -178,3 +178,65 @@ def test_shared_cache_serves_a_second_run(tmp_path):
     first = table(str(tmp_path / "b"))[0]
     assert first[10] == "cache" and first[11] is None  # AdamW came from the earlier run
     assert stats["evaluated"] == 15
+
+
+# ---------------------------------------------------------------- the winner of a run
+def _scored_run(tmp_path, aggregates):
+    """A run whose candidates 1..n finished ok (program "p<i>") with these search fitnesses."""
+    store = RunStore.create(str(tmp_path / "w"), "")
+    with store.transaction():
+        for i, aggregate in enumerate(aggregates, start=1):
+            store.insert_candidate(id=i, island=0, epoch=0, parent_id=None, mutation="init",
+                                   detail="", program=f"p{i}", structural_hash=f"h{i}",
+                                   fingerprint=f"f{i}", status="ok", source="evaluated",
+                                   aggregate=aggregate, proposed_at=0.0, finished_at=float(i))
+    return store
+
+
+def test_the_winner_is_the_best_search_fitness_until_the_funnel_has_a_result(tmp_path):
+    store = _scored_run(tmp_path, [1.0, 3.0, 3.0, 2.0])
+    assert store.winner().candidate_id == 2  # ties: the earliest
+    assert store.winner().stage is None
+    store.record_funnel_round([])  # a funnel that had nothing to compare
+    assert store.winner().candidate_id == 2
+
+
+def test_the_winner_is_the_best_of_the_latest_funnel_runs_last_stage(tmp_path):
+    """The funnel's verdict overrides search fitness, and only its latest run counts: a
+    re-run with fewer stages must not hand on a winner of a stage it did not run."""
+    store = _scored_run(tmp_path, [1.0, 3.0, 2.0])
+    for cid, stage, aggregate in ((2, 1, 1.1), (3, 1, 1.4), (1, 1, 0.9), (3, 2, 1.2)):
+        store.record_funnel_result(cid, stage, "s", f"v{stage}", aggregate, 0.1, True, "{}")
+    store.record_funnel_round([("v1", [3, 2, 1]), ("v2", [3])])
+    winner = store.winner()
+    assert (winner.candidate_id, winner.stage, winner.program) == (3, 2, "p3")
+    store.record_funnel_round([("v1", [2, 1])])  # a later run, one stage, other programs
+    assert (store.winner().candidate_id, store.winner().stage) == (2, 1)
+
+
+def test_an_old_run_without_funnel_table_opens_read_only_and_resumes(tmp_path):
+    """Runs written before the store owned the funnel table: viewers read them without
+    writing (no table appears), and a read-write open (resume) adds the table."""
+    run_dir = str(tmp_path / "old")
+    driver = start_run(run_dir, small_config(budget=10), ADAMW)
+    finished(driver)
+    with sqlite3.connect(os.path.join(run_dir, "run.sqlite")) as conn:
+        conn.execute("DROP TABLE funnel")
+    store = RunStore.open(run_dir, readonly=True)
+    assert store.funnel_table() == [] and store.funnel_results("v") == []
+    assert store.winner().candidate_id == run_stats(store)["best_id"]
+    store.close()
+    with sqlite3.connect(os.path.join(run_dir, "run.sqlite")) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "funnel" not in tables, "a read-only open never writes"
+    driver = resume_run(run_dir, budget=14)
+    stats = finished(driver)
+    assert stats["evaluated"] == 14
+    assert RunStore.open(run_dir, readonly=True).funnel_table() == []
+
+
+def test_a_run_funneled_before_rounds_were_recorded_takes_its_deepest_stage(tmp_path):
+    store = _scored_run(tmp_path, [1.0, 3.0, 2.0])
+    for cid, stage, aggregate in ((2, 1, 1.1), (3, 1, 1.4), (1, 2, 1.3), (3, 2, 1.2)):
+        store.record_funnel_result(cid, stage, "s", f"v{stage}", aggregate, 0.1, True, "{}")
+    assert (store.winner().candidate_id, store.winner().stage) == (1, 2)

@@ -1,6 +1,7 @@
 """`optsearch export FILE|RUN_DIR -o OUT.py [--class-name NAME]`: a standalone torch optimizer.
 
-A run directory is read through its `best.py` (the search store writes it). When the program is
+A run directory gives its winner (`RunStore.winner`: the best program of the last funnel
+stage, else the best search fitness -- what `optsearch simplify` takes). When the program is
 recognised (`search.recognize`, if present) the class gets the optimizer's name and named
 hyperparameters (`lr`, `betas`, `weight_decay`); otherwise numbered constants `c0, c1, ...`.
 """
@@ -11,7 +12,7 @@ import os
 import re
 
 from optsearch.cli.errors import UserError
-from optsearch.cli.programs import read_program
+from optsearch.cli.programs import read_program, read_run_winner
 from optsearch.primitives.export import export_source
 from optsearch.search.distill.recognize import recognize
 
@@ -26,14 +27,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def program_file(spec: str) -> str:
-    """A program file, or `best.py` inside a run directory."""
-    if not os.path.isdir(spec):
-        return spec
-    best = os.path.join(spec, "best.py")
-    if not os.path.isfile(best):
-        raise UserError(f"{spec}: a run directory needs a best.py (none found)")
-    return best
+def input_program(spec: str):
+    """A program file or reference name, or the winner of a run directory."""
+    if os.path.isdir(spec):
+        return read_run_winner(spec)[0]
+    return read_program(spec)
 
 
 def recognize_or_none(program):
@@ -50,8 +48,7 @@ def default_class_name(recognition) -> str:
 
 
 def run(args) -> int:
-    path = program_file(args.file)
-    program = read_program(path)
+    program = input_program(args.file)
     recognition = recognize_or_none(program)
     class_name = args.class_name or default_class_name(recognition)
     try:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 
 from optsearch.cli import inspect_lineage, inspect_list, inspect_plot, inspect_report, inspect_show
 from optsearch.cli.errors import UserError
 from optsearch.search.stats import run_stats
-from optsearch.search.store import RunStore
+from optsearch.search.store import DatabaseError, RunStore
 
 VIEWS = (inspect_list, inspect_show, inspect_lineage, inspect_plot, inspect_report)
 
@@ -41,7 +40,7 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     try:
         return args.view_func(store, args)
-    except sqlite3.DatabaseError as exc:  # not an optsearch database, or a damaged one
+    except DatabaseError as exc:  # not an optsearch database, or a damaged one
         raise UserError(f"{args.run_dir}: cannot read the run database ({exc})") from None
     finally:
         store.close()

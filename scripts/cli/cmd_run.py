@@ -133,28 +133,18 @@ def run_funnel_stage(run_dir, config, args):
             for r in stage:
                 print(f"  candidate {r.candidate_id:5d} on {r.suite}: {r.aggregate:.3f} "
                       f"± {r.stderr:.3f} vs AdamW 1.0 -> {'pass' if r.passed else 'stop'}")
-        final = _choose(store, stages)
-        return final, stages
+        winner = store.winner()
+        if winner is None:
+            raise UserError("the search finished no program successfully")
+        return winner.program, stages
     finally:
         store.close()
 
 
-def _choose(store, stages):
-    """The best program of the last stage anyone passed to; else the search's best."""
-    for stage in reversed(stages):
-        if stage:
-            best = max(stage, key=lambda r: r.aggregate)
-            return store.candidate(best.candidate_id)["program"]
-    rows = store.candidates("status = 'ok'", order="aggregate DESC", limit=1)
-    if not rows:
-        raise UserError("the search finished no program successfully")
-    return rows[0]["program"]
-
-
 def simplify_winner(text, config):
     from optsearch.evaluator.evaluate import evaluate
+    from optsearch.evaluator.noise import mean_stderr
     from optsearch.primitives import parse
-    from optsearch.search.distill.funnel import mean_stderr
     from optsearch.search.distill.simplify import simplify
 
     seeds = tuple(range(config.evaluation.seeds))
@@ -219,7 +209,8 @@ def save_programs(run_dir, texts: dict) -> None:
 
 def compare(args, config, programs: dict, scale: int):
     """Fitness of each program on the meta-validation suite (AdamW = 1.0 by construction)."""
-    from optsearch.search.distill.funnel import evaluate_all, mean_stderr, stage_suite
+    from optsearch.evaluator.noise import mean_stderr
+    from optsearch.search.distill.funnel import evaluate_all, stage_suite
 
     suite = stage_suite(config.evaluation.suite, scale)
     with backend_factory(args, tuple(range(config.evaluation.seeds)))(suite) as backend:

@@ -4,9 +4,10 @@ With evaluation (the default) ablation and constant rounding are judged by the f
 seeds (`evaluator.evaluate`); `--no-eval` runs only the steps that need no training and rounds
 constants to 3 significant digits.
 
-A run directory gives the run's winner: the best program of the last funnel stage that has
-results (what the main job simplifies), else the search's `best.py`; the measure then uses the
-run's suite and seeds (config.toml) unless --suite / --seeds say otherwise.
+A run directory gives the run's winner (`RunStore.winner`: the best program of the last
+funnel stage, else the best search fitness -- what the main job simplifies and `optsearch
+export` writes); the measure then uses the run's suite and seeds (config.toml) unless
+--suite / --seeds say otherwise.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ import dataclasses
 import json
 import math
 import os
-import sqlite3
 
 from optsearch.cli.errors import UserError
-from optsearch.cli.programs import read_program
-from optsearch.primitives.analysis import check
-from optsearch.primitives.parser import parse
+from optsearch.cli.programs import read_program, read_run_winner
 from optsearch.primitives.printer import format_program
-from optsearch.primitives.program import ProgramError
 from optsearch.search.distill.simplify import simplify
 
 
@@ -43,26 +40,21 @@ def add_parser(sub) -> None:
 def make_measure(suite: str, seeds: int):
     """measure(program) -> (mean, stderr) of the aggregate fitness over seeds."""
     from optsearch.evaluator import evaluate  # torch and the tasks load only when measuring
+    from optsearch.evaluator.noise import mean_stderr
 
     def measure(program):
         fitness = evaluate(program, suite, tuple(range(seeds)))
         if not fitness.ok:
             return (-math.inf, 0.0)
-        values = fitness.seed_aggregates()
-        return (fitness.aggregate, _stderr(values))
+        mean, err = mean_stderr(fitness)
+        # One seed gives no noise estimate: judge ablations as if noise-free (lose nothing)
+        # rather than reject them all, which a NaN noise would.
+        return (mean, 0.0 if math.isnan(err) else err)
     return measure
 
 
-def _stderr(values) -> float:
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean = sum(values) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-
-
 def run_dir_input(run_dir: str):
-    """(program text, where it came from, suite, seeds) of a run directory's winner."""
+    """(program, where it came from, suite, seeds) of a run directory's winner."""
     suite, seeds = None, None
     config_path = os.path.join(run_dir, "config.toml")
     if os.path.isfile(config_path):
@@ -72,35 +64,8 @@ def run_dir_input(run_dir: str):
             suite, seeds = config.evaluation.suite, config.evaluation.seeds
         except ConfigError as exc:
             raise UserError(str(exc)) from None
-    winner = _funnel_winner(run_dir)
-    if winner is not None:
-        cid, stage, text = winner
-        return text, f"{run_dir}: candidate {cid}, best of funnel stage {stage}", suite, seeds
-    best = os.path.join(run_dir, "best.py")
-    if not os.path.isfile(best):
-        raise UserError(f"{run_dir}: not a run directory with results (no funnel results, "
-                        "no best.py)")
-    with open(best, encoding="utf-8") as fh:
-        return fh.read(), best, suite, seeds
-
-
-def _funnel_winner(run_dir: str):
-    """(candidate id, stage, program text) of the last funnel stage's best, or None."""
-    path = os.path.join(run_dir, "run.sqlite")
-    if not os.path.isfile(path):
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            row = conn.execute(
-                "SELECT f.candidate_id, f.stage, c.program FROM funnel f "
-                "JOIN candidates c ON c.id = f.candidate_id "
-                "ORDER BY f.stage DESC, f.aggregate DESC, f.candidate_id LIMIT 1").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:  # no funnel table yet, or not a run database
-        return None
-    return None if row is None else (row[0], row[1], row[2])
+    program, source = read_run_winner(run_dir)
+    return program, source, suite, seeds
 
 
 def result_dict(result, source: str | None = None) -> dict:
@@ -118,8 +83,7 @@ def result_dict(result, source: str | None = None) -> dict:
 def run(args) -> int:
     suite, seeds = None, None
     if os.path.isdir(args.file):
-        text, source, suite, seeds = run_dir_input(args.file)
-        program = _parse_stored(text, source)
+        program, source, suite, seeds = run_dir_input(args.file)
     else:
         program, source = read_program(args.file), args.file
     suite = args.suite or suite or "default"
@@ -146,12 +110,3 @@ def run(args) -> int:
     print(f"recognized: {info['recognized']}" + (f" ({hyper})" if hyper else ""))
     return 0
 
-
-def _parse_stored(text: str, source: str):
-    try:
-        program = parse(text)
-        check(program)
-    except ProgramError as exc:
-        exc.filename = source
-        raise
-    return program

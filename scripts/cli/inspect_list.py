@@ -51,50 +51,17 @@ def add_parser(views) -> None:
     p.set_defaults(view_func=run)
 
 
-def ranked(store: RunStore, distinct: bool = True) -> list:
-    """Finished candidates, best first (ties: earliest); if `distinct`, one per structural hash
-    and per behavioural fingerprint (programs that differ only in a constant a `sign` erases
-    are the same optimizer), as funnel selection counts them."""
-    rows = store.conn.execute("SELECT * FROM candidates WHERE aggregate IS NOT NULL "
-                              "ORDER BY aggregate DESC, id").fetchall()
-    if not distinct:
-        return rows
-    seen, chosen = set(), []
-    for row in rows:
-        keys = identity_keys(row)
-        if not keys & seen:
-            seen |= keys
-            chosen.append(row)
-    return chosen
-
-
-def identity_keys(row) -> set:
-    keys = {("h", row["structural_hash"])}
-    if row["fingerprint"]:
-        keys.add(("f", row["fingerprint"]))
-    return keys
-
-
-def seen_count(store: RunStore, row) -> int:
-    """How many candidates are this program: same fingerprint, or same hash without one."""
-    if row["fingerprint"]:
-        where, key = "fingerprint = ?", row["fingerprint"]
-    else:
-        where, key = "structural_hash = ?", row["structural_hash"]
-    return store.conn.execute(f"SELECT COUNT(*) FROM candidates WHERE {where}", (key,)).fetchone()[0]
-
-
 def top_rows(store: RunStore, n: int, distinct: bool = True, recognizer=None) -> list[dict]:
     """The table as dicts (the JSON form); `recognizer` lets callers share its cache."""
     recognizer = recognizer or Recognizer()
     out = []
-    for row in ranked(store, distinct)[:max(n, 0)]:
+    for row in store.ranked(distinct, k=max(n, 0)):
         program = parse(row["program"])
         live = live_program(program)
         out.append({"id": row["id"], "fitness": row["aggregate"],
                     "length": len(program.statements), "live_statements": len(live.statements),
                     "recognized": recognizer(row), "status": row["status"],
-                    "source": row["source"], "seen": seen_count(store, row),
+                    "source": row["source"], "seen": store.times_seen(row),
                     "structural_hash": row["structural_hash"], "program": row["program"],
                     "live_program": format_program(live)})
     return out

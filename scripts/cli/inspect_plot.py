@@ -42,9 +42,7 @@ def progress_series(store: RunStore, window: int | None = None) -> dict:
     """One point per evaluation count, in finish order: the statistics over the results
     finished by then (cache hits included: they join the population too)."""
     window = window or window_size(store)
-    rows = store.conn.execute(
-        "SELECT id, source, aggregate FROM candidates WHERE finished_at IS NOT NULL "
-        "AND aggregate IS NOT NULL ORDER BY finished_at, id").fetchall()
+    rows = store.results_in_finish_order()
     recent, recent_hits = deque(maxlen=window), deque(maxlen=window)
     series = {k: [] for k in ("evaluations", "best", "median", "hit_rate", "cumulative_hit_rate",
                               "evaluated_at", "evaluated_fitness")}

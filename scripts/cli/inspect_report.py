@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import os
-import sqlite3
 import time
 
 from optsearch.cli.errors import UserError
@@ -46,18 +45,9 @@ def png_bytes(draw) -> bytes:
 
 
 def funnel_rows(store: RunStore) -> list[dict]:
-    """Stored funnel results, or [] when the funnel never ran (no table in a read-only db)."""
-    exists = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                "AND name = 'funnel'").fetchone()
-    if not exists:
-        return []
-    try:
-        from optsearch.search.distill.funnel import funnel_table
-        rows = funnel_table(store)
-    except (ImportError, sqlite3.OperationalError):
-        rows = store.conn.execute("SELECT * FROM funnel ORDER BY stage, aggregate DESC")
+    """Stored funnel results, or [] when the funnel never ran."""
     return [{k: row[k] for k in ("candidate_id", "stage", "suite", "aggregate", "stderr",
-                                 "passed")} for row in rows]
+                                 "passed")} for row in store.funnel_table()]
 
 
 def simplification(program_text: str) -> dict | None:

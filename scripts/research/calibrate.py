@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import sys
@@ -24,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from optsearch.evaluator.noise import standard_error
 from optsearch.proxy_tasks import get_task
 from optsearch.proxy_tasks.rules import AdamW, Lion, Signum
 
@@ -101,9 +101,7 @@ def evaluate(job):
 
 def summary(values):
     """Mean and standard error over seeds."""
-    arr = np.asarray(values, dtype=float)
-    se = arr.std(ddof=1) / math.sqrt(len(arr)) if len(arr) > 1 else float("nan")
-    return float(arr.mean()), float(se)
+    return float(np.mean(values)), standard_error(values)
 
 
 def run_jobs(jobs, workers):

@@ -2,7 +2,7 @@
 
 The default search suite is noisy_quadratic + teacher_student, so this trains on char_lm and
 denoise_ae (scale 1) by default; digits_mlp is unseen too. Each optimizer is a program: a program file, a run
-directory (its best.py), or a reference name (`lion`, `signum`, ...); AdamW (the reference
+directory (its winner, as `optsearch export` takes it), or a reference name (`lion`, `signum`, ...); AdamW (the reference
 program, the search's warm start) is always added as the baseline.
 
 Tuning: each optimizer's peak learning rate is tuned on a grid of factors (default 0.1 to 100
@@ -43,6 +43,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from optsearch.cli.errors import UserError
+from optsearch.evaluator.noise import standard_error
 
 DEFAULT_TASKS = ("char_lm", "denoise_ae")
 DEFAULT_GRID = tuple(round(10 ** (k / 2), 4) for k in range(-2, 5))  # 0.1 .. 100
@@ -53,7 +54,7 @@ TEST_SEED_OFFSET = 1000
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench_generalization", description=__doc__.splitlines()[0])
     p.add_argument("programs", nargs="+",
-                   help="program file, run directory (its best.py) or reference name")
+                   help="program file, run directory (its winner) or reference name")
     p.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     p.add_argument("--scale", type=int, default=1)
     p.add_argument("--seeds", type=int, default=8, help="fresh seeds for the final numbers")
@@ -70,23 +71,17 @@ def parse_args(argv):
 
 # ---------------------------------------------------------------- programs
 def load_program(spec: str) -> tuple[str, str]:
-    """(label, checked program text) from a file, a run directory or a reference name."""
-    from optsearch.cli.programs import read_program
+    """(label, checked program text) from a file, a run directory (its winner, as `optsearch
+    export` takes it) or a reference name."""
+    from optsearch.cli.programs import read_program, read_run_winner
     from optsearch.primitives.printer import format_program
     from optsearch.primitives.program import ProgramError
-    from optsearch.search.store import BEST_NAME
 
-    label = spec
-    path = spec
-    if os.path.isdir(spec):
-        path = os.path.join(spec, BEST_NAME)
-        if not os.path.exists(path):
-            raise UserError(f"{spec}: no {BEST_NAME} (not a run directory, or nothing finished)")
-        label = os.path.basename(os.path.normpath(spec))
-    elif os.path.exists(spec):
-        label = os.path.splitext(os.path.basename(spec))[0]
     try:
-        return label, format_program(read_program(path))
+        if os.path.isdir(spec):
+            return os.path.basename(os.path.normpath(spec)), format_program(read_run_winner(spec)[0])
+        label = os.path.splitext(os.path.basename(spec))[0] if os.path.exists(spec) else spec
+        return label, format_program(read_program(spec))
     except ProgramError as exc:
         raise UserError(f"{spec}:{exc.line}: {exc.message}") from None
 
@@ -133,9 +128,7 @@ def run_jobs(jobs: list[dict], workers: int) -> list[dict]:
 
 
 def mean_se(values) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else math.nan
-    return float(arr.mean()), se
+    return float(np.mean(values)), standard_error(values)
 
 
 def _score(result: dict) -> float:

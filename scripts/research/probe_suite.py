@@ -65,7 +65,7 @@ VARIANTS = {
 def _score(job):
     name, text, suite, seeds = job
     from optsearch.evaluator.evaluate import evaluate
-    from optsearch.search.distill.funnel import mean_stderr
+    from optsearch.evaluator.noise import mean_stderr
 
     fit = evaluate(text, suite=suite, seeds=seeds)
     mean, se = mean_stderr(fit) if fit.ok else (fit.aggregate, 0.0)

@@ -95,7 +95,6 @@ def run_searches(args) -> list[str]:
 # ---------------------------------------------------------------- analysis
 def analyse_run(run_dir: str) -> dict:
     """One table row (as a dict) from a run directory, read-only."""
-    from optsearch.cli.inspect_list import ranked
     from optsearch.search.config import load
     from optsearch.search.stats import run_stats
     from optsearch.search.store import RunStore
@@ -110,14 +109,11 @@ def analyse_run(run_dir: str) -> dict:
         stats = run_stats(store)
         meta = store.load_state("meta") or {}
         start = meta.get("created_at")
-        rows = store.candidates("status = 'ok' AND finished_at IS NOT NULL")
+        rows = store.ok_results()
         if start is None:
             start = min((r["proposed_at"] for r in rows), default=None)
-        finished = store.conn.execute(
-            "SELECT finished_at FROM candidates WHERE source = 'evaluated' "
-            "AND finished_at IS NOT NULL ORDER BY finished_at").fetchall()
-        eval_times = [r[0] for r in finished]
-        top = [r for r in ranked(store) if r["status"] == "ok"][:TOP_K]
+        eval_times = store.evaluation_times()
+        top = [r for r in store.ranked() if r["status"] == "ok"][:TOP_K]
         best = _program_entry(top[0], classify) if top else None
         tops = [_program_entry(r, classify, brief=True) for r in top]
         first_sm, first_sign = _first_sign(rows, eval_times, start)
