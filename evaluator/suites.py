@@ -1,17 +1,26 @@
 """A suite: the proxy tasks one evaluation runs, and the version that keys cached results.
 
-Named suites come from `proxy_tasks.SUITES` and use `proxy_tasks.suite_version`. A custom
-suite (a list of `(task, scale, overrides)`, e.g. a longer variant for a benchmark or a
-test) gets its version the same way: a hash of every task's config and data. A `Suite`
-holds task objects only, so it pickles to Ray workers.
+The version is the one answer to "could a cached result be stale?": a hash of every task's
+config (including its code `revision`) and its data, so the fitness caches, the cached AdamW
+baselines and the funnel's stored stages are invalidated when a config, the corpus (stdlib
+files differ across Python versions) or a bundled data set changes. `evaluation_version`
+adds the seeds; it is the key every fitness cache uses. `Suite.version` and
+`evaluation_version` are the only version functions.
+
+Named suites (`proxy_tasks.SUITES`) and custom ones (a list of `(task, scale, overrides)`,
+e.g. a longer variant for a benchmark or the funnel's larger scales) hash differently laid
+out manifests: per named entry its task, scale, task hash and any overrides; per custom
+entry its key, config fingerprint and data hash. Both layouts stay as they are because
+caches on disk were written with them, and a new layout would silently orphan those.
+A `Suite` holds task objects only, so it pickles to Ray workers.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 
 from optsearch import proxy_tasks
+from optsearch.proxy_tasks.base import config_hash
 
 
 def task_key(name: str, scale: int) -> str:
@@ -29,8 +38,14 @@ class Suite:
     def named(cls, name: str) -> Suite:
         if name not in proxy_tasks.SUITES:
             raise KeyError(f"unknown suite {name!r}; known: {', '.join(proxy_tasks.SUITES)}")
-        tasks = _tasks(proxy_tasks.suite_entries(name))
-        return cls(name, tasks, proxy_tasks.suite_version(name))
+        entries = proxy_tasks.suite_entries(name)
+        rows = []
+        for task_name, scale, overrides in entries:
+            items = tuple(sorted(overrides.items()))
+            # Overrides are hashed only where present: an entry without any keeps its hash.
+            rows.append([task_name, scale, _task_hash(task_name, scale, items)]
+                        + ([list(map(list, items))] if overrides else []))
+        return cls(name, _tasks(entries), config_hash({"suite": name, "tasks": rows}))
 
     @classmethod
     def custom(cls, name: str, entries) -> Suite:
@@ -51,12 +66,12 @@ class Suite:
 
     @property
     def version(self) -> str:
-        # Lazy: hashing a custom suite loads every task's data once.
+        """Hash of the tasks' configs and data (see the module docstring); a named suite's is
+        computed when it is made, a custom one's lazily, as it loads every task's data."""
         if self._version is None:
-            parts = [[key, task.fingerprint(), task.data_hash(task.load_data())]
-                     for key, task in self.tasks.items()]
-            blob = json.dumps({"suite": self.name, "tasks": parts}, sort_keys=True, default=str)
-            self._version = hashlib.sha256(blob.encode()).hexdigest()[:16]
+            rows = [[key, task.fingerprint(), task.data_hash(task.load_data())]
+                    for key, task in self.tasks.items()]
+            self._version = config_hash({"suite": self.name, "tasks": rows})
         return self._version
 
     def load_data(self) -> dict:
@@ -69,6 +84,14 @@ class Suite:
 
     def __repr__(self) -> str:
         return f"Suite({self.name!r}, tasks={list(self.tasks)})"
+
+
+@functools.cache
+def _task_hash(name: str, scale: int, overrides: tuple = ()) -> str:
+    """One named-suite task's config and data hash; memoised because every `Suite.named` call
+    needs it and it loads the task's data."""
+    task = proxy_tasks.get_task(name, scale, **dict(overrides))
+    return config_hash({"task": task.fingerprint(), "data": task.data_hash(task.load_data())})
 
 
 def _tasks(entries) -> dict:

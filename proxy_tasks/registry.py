@@ -1,17 +1,10 @@
-"""Task registry, suites and suite versions.
-
-A suite version hashes every task's full config *and* its data, so the fitness cache is
-invalidated when a config, the corpus (stdlib files differ across Python versions) or a
-bundled dataset changes.
-"""
+"""Task registry and the named suites (their versions: evaluator.suites)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from optsearch.proxy_tasks import char_lm, denoise_ae, digits_mlp, noisy_quadratic, teacher_student
-from optsearch.proxy_tasks.base import config_hash
 
 _MODULES = {
     "digits_mlp": (digits_mlp.DigitsMLP, digits_mlp.SCALES),
@@ -67,18 +60,3 @@ def suite_entries(suite_name: str) -> list[tuple[str, int, dict]]:
     return [(entry[0], entry[1], dict(entry[2]) if len(entry) > 2 else {})
             for entry in SUITES[suite_name]]
 
-
-@functools.cache
-def _task_version(name: str, scale: int, overrides: tuple = ()) -> str:
-    task = get_task(name, scale, **dict(overrides))
-    return config_hash({"task": task.fingerprint(), "data": task.data_hash(task.load_data())})
-
-
-def suite_version(suite_name: str) -> str:
-    """Stable hash of the suite's task configs and data; keys the fitness cache. (A plain
-    entry hashes as it did before overrides existed, so cached results stay valid.)"""
-    tasks = []
-    for n, s, o in suite_entries(suite_name):
-        items = tuple(sorted(o.items()))
-        tasks.append([n, s, _task_version(n, s, items)] + ([list(map(list, items))] if o else []))
-    return config_hash({"suite": suite_name, "tasks": tasks})

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from optsearch.proxy_tasks import SUITES, TASK_NAMES, get_task, suite_entries, suite_version
+from optsearch.evaluator.suites import Suite
+from optsearch.proxy_tasks import SUITES, TASK_NAMES, get_task, suite_entries
 from optsearch.proxy_tasks.rules import AdamW, Exploding, NoUpdate
 from optsearch.proxy_tasks.schedule import warmup_cosine
 
@@ -103,10 +104,10 @@ def test_data_is_offline_and_deterministic(name):
 
 
 def test_suite_version_is_stable_and_tracks_configs():
-    """suite_version is a pure function of configs + data; configs change the task hash."""
-    assert suite_version("test") == suite_version("test")
+    """A suite's version is a pure function of configs + data; configs change the task hash."""
+    assert Suite.named("test").version == Suite.named("test").version
     for suite in SUITES:
-        assert len(suite_version(suite)) == 16
+        assert len(Suite.named(suite).version) == 16
         for name, scale, overrides in suite_entries(suite):
             get_task(name, scale, **overrides)
     a = get_task("digits_mlp", 0)
@@ -153,16 +154,15 @@ def test_fitness_metric_is_positive(name):
 def test_a_named_suite_entry_may_override_task_config(monkeypatch):
     """An override changes the task, its key and the suite version (so cached fitness never
     crosses configs), and the meta-validation suite keeps it at the larger scale."""
-    from optsearch.evaluator.suites import Suite
     from optsearch.search.distill.funnel import stage_suite
 
     monkeypatch.setitem(SUITES, "over_t", [("digits_mlp", 0)])
-    plain = suite_version("over_t")
+    plain = Suite.named("over_t").version
     monkeypatch.setitem(SUITES, "over_t", [("digits_mlp", 0, {"steps": 7})])
     suite = Suite.named("over_t")
     assert list(suite.tasks) == ["digits_mlp@0,steps=7"]
     assert suite.tasks["digits_mlp@0,steps=7"].config.steps == 7
-    assert suite_version("over_t") != plain
+    assert Suite.named("over_t").version != plain
     meta = stage_suite("over_t", 10)
     assert meta.tasks["digits_mlp@10,steps=7"].config.steps == 7
 
@@ -173,12 +173,12 @@ def test_a_code_revision_changes_the_suite_version(monkeypatch):
     from optsearch.proxy_tasks.teacher_student import TeacherStudent
 
     monkeypatch.setitem(SUITES, "rev_t", [("teacher_student", 0)])
-    before = suite_version("rev_t")
+    before = Suite.named("rev_t").version
     monkeypatch.setattr(TeacherStudent, "revision", TeacherStudent.revision + 1)
-    from optsearch.proxy_tasks import registry
-    registry._task_version.cache_clear()
-    assert suite_version("rev_t") != before
-    registry._task_version.cache_clear()
+    from optsearch.evaluator import suites
+    suites._task_hash.cache_clear()
+    assert Suite.named("rev_t").version != before
+    suites._task_hash.cache_clear()
 
 
 def test_stacked_cross_entropy_is_the_plain_per_seed_cross_entropy():
