@@ -29,10 +29,12 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+import networkx as nx
+import sympy
 import torch
 
-from optsearch.primitives.analysis import check
-from optsearch.primitives.dataflow import definitions
+from optsearch.primitives.analysis import G, P, T, check, value_kinds
+from optsearch.primitives.dataflow import build_graph, definitions, slot_input
 from optsearch.primitives.export_template import (
     FOREACH,
     FOREACH_INPLACE,
@@ -42,10 +44,10 @@ from optsearch.primitives.export_template import (
     TENSOR_POS,
 )
 from optsearch.primitives.liveness import live_indices, live_state_slots
-from optsearch.primitives.pool import POOL, TENSOR
+from optsearch.primitives.pool import POOL
 from optsearch.primitives.program import Program
+from optsearch.primitives.symbolic import live_expressions
 
-T, P, G = "T", "P", "G"
 RESERVED = frozenset({"params", "maximize", "foreach", "state_dtype", "self", "torch"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # the parser's rule: ASCII names only
 
@@ -171,49 +173,32 @@ def _recognized_spec(rec) -> Spec:
 
 # ----------------------------------------------------------------------------- kinds
 
-def _infer(spec: Spec, uniform: set[int]):
-    """Kind of every SSA value, and the uniform slots each value depends on."""
-    prog = spec.program
-    n = len(prog.params)
-    kinds = {("in", 0): T, ("in", 1): T, ("in", n - 1): G}
-    deps = {("in", k): set() for k in range(n)}
-    for k in range(prog.n_slots):
-        kinds[("in", 2 + k)] = P if k in uniform else T
-        deps[("in", 2 + k)] = {k} if k in uniform else set()
-    bad, returns = set(), None
-    for node, reads in definitions(prog):
-        if node == "returns":
-            returns = reads
-            break
-        if node[1] not in spec.live:
-            continue
-        prim = POOL[prog.statements[node[1]].op]
-        arg_kinds = [kinds[r] if r else G for r in reads]
-        arg_deps = set().union(*(deps[r] for r in reads if r))
-        for pos, r in enumerate(reads):  # a uniform slot reaching a tensor-only argument
-            if r and prim.arg_kinds[pos] == TENSOR and kinds[r] != T:
-                bad |= deps[r]
-        deps[node] = arg_deps
-        kinds[node] = _result_kind(prim, arg_kinds)
+def _uniform_sources(graph, spec: Spec, node, uniform) -> set[int]:
+    """The uniform slots whose input reaches `node`."""
+    reach = nx.ancestors(graph, node) | {node}
+    return {k for k in uniform if slot_input(spec.program, k) in reach}
+
+
+def _needs_tensor(spec: Spec, graph, uniform: set[int]):
+    """Kinds with these slots uniform, and the uniform slots that something needs as a tensor:
+    a tensor-only argument, the update, or a new slot value that is a tensor."""
+    values = value_kinds(spec.program, uniform)
+    kinds = values.by_node()
+    *stmt_reads, (_, returns) = definitions(spec.program)
+    culprits = [stmt_reads[i][1][pos] for i, pos in values.mismatches if i in spec.live]
     if kinds[returns[0]] != T:  # the update must stay a tensor: its slots are not uniform
-        bad |= deps[returns[0]]
+        culprits.append(returns[0])
+    bad = set().union(*(_uniform_sources(graph, spec, n, uniform) for n in culprits))
     bad |= {k for k in uniform if kinds[returns[1 + k]] == T}
     return kinds, returns, bad
-
-
-def _result_kind(prim, arg_kinds) -> str:
-    if prim.result == "elementwise":
-        return T if T in arg_kinds else (P if P in arg_kinds else G)
-    if prim.result == TENSOR:
-        return T
-    return P if prim.arity else G  # reductions give per-parameter scalars; constants are G
 
 
 def infer_kinds(spec: Spec):
     """Fixed point: a live slot is uniform (0-d state) unless something needs it as a tensor."""
     uniform = set(live_state_slots(spec.program))
+    graph = build_graph(spec.program)
     while True:
-        kinds, returns, bad = _infer(spec, uniform)
+        kinds, returns, bad = _needs_tensor(spec, graph, uniform)
         if not bad & uniform:
             return kinds, returns, frozenset(uniform)
         uniform -= bad
@@ -526,34 +511,24 @@ class Emitter:
 
 # ----------------------------------------------------------------------------- docstring
 
-def _sympy_constant(value: float):
-    import sympy
-
-    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value, 6)
+def _shown_constant(code: str):
+    """A constant as the docstring shows it: a hyperparameter's name, else 6 digits."""
+    if code.startswith("h_"):
+        return sympy.Symbol(code[2:])
+    value = float(code)
+    return sympy.Integer(int(value)) if value.is_integer() else sympy.Float(value, 6)
 
 
 def equations(spec: Spec, plan: Plan) -> list[str]:
     """`update = ...` and `slot <- ...` in closed form over the inputs and hyperparameters."""
-    import sympy
-
     prog = spec.program
-    env: dict = {("in", k): sympy.Symbol(name) for k, name in enumerate(prog.params)}
-    env[("in", len(prog.params) - 1)] = (sympy.Symbol("lr") if spec.lr_input == "h_lr"
-                                         else sympy.Integer(1))
-    for i in sorted(plan.reads):
-        args = []
-        for r in plan.reads[i]:
-            if r[0] != "const":
-                args.append(env[r])
-                continue
-            code = spec.const_expr[(r[1], r[2])]
-            args.append(sympy.Symbol(code[2:]) if code.startswith("h_")
-                        else _sympy_constant(float(code)))
-        prim = POOL[prog.statements[i].op]
-        env[("stmt", i)] = (prim.sympy_fn(*args) if prim.sympy_fn
-                            else sympy.Function(prim.name)(*args))
-    out = [f"update = {sympy.sstr(env[plan.returns[0]])}"]
-    out += [f"{prog.slots[k]} <- {sympy.sstr(env[plan.returns[1 + k]])}" for k in plan.slots]
+    symbols = {name: sympy.Symbol(name) for name in prog.params}
+    symbols[prog.lr] = sympy.Symbol("lr") if spec.lr_input == "h_lr" else sympy.Integer(1)
+    env, returns = live_expressions(
+        prog, symbols, literal=lambda i, pos, _: _shown_constant(spec.const_expr[(i, pos)]),
+        function=sympy.Function)
+    out = [f"update = {sympy.sstr(env[returns[0]])}"]
+    out += [f"{prog.slots[k]} <- {sympy.sstr(env[returns[1 + k]])}" for k in plan.slots]
     if any(len(line) > 300 for line in out):
         return ["(too long to show in closed form: see the program above)"]
     return out + [f"{prog.weight} <- {prog.weight} - update"]

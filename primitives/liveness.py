@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import networkx as nx
 
+from optsearch.primitives.analysis import T, value_kinds
 from optsearch.primitives.dataflow import UPDATE_OUT, build_graph, slot_input, slot_output
-from optsearch.primitives.pool import POOL, SCALAR, TENSOR, result_kind
 from optsearch.primitives.program import Program
 
 
@@ -50,22 +50,12 @@ def live_program(program: Program) -> Program:
     live_version = program.replace_statements(kept)
     if len(live_slots) == program.n_slots:
         return live_version
-    kinds = _final_kinds(live_version)
+    kinds = value_kinds(live_version).names
     returns = list(program.returns)
     for s, slot in enumerate(program.slots):
-        if s not in live_slots and kinds.get(returns[1 + s]) != TENSOR:
-            returns[1 + s] = slot if kinds.get(slot) == TENSOR else returns[0]
+        if s not in live_slots and kinds.get(returns[1 + s]) != T:
+            returns[1 + s] = slot if kinds.get(slot) == T else returns[0]
     return Program(program.params, tuple(kept), tuple(returns), program.name)
-
-
-def _final_kinds(program: Program) -> dict[str, str]:
-    """Kind of every name after the last statement (no checks: analysis.check does those)."""
-    env = {name: TENSOR for name in program.params[:-1]}
-    env[program.lr] = SCALAR
-    for stmt in program.statements:
-        arg_kinds = [env.get(a, SCALAR) if isinstance(a, str) else SCALAR for a in stmt.args]
-        env[stmt.target] = result_kind(POOL[stmt.op], arg_kinds)
-    return env
 
 
 def dead_fraction(program: Program) -> float:

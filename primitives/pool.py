@@ -190,9 +190,3 @@ _POOL_ROWS: list[Primitive] = [
 POOL: dict[str, Primitive] = {p.name: p for p in _POOL_ROWS}
 INFIX_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
-
-def result_kind(prim: Primitive, arg_kinds: list[str]) -> str:
-    """Kind of a call's result given its argument kinds (abstract execution of one statement)."""
-    if prim.result == "elementwise":
-        return TENSOR if TENSOR in arg_kinds else SCALAR
-    return prim.result

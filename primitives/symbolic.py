@@ -2,7 +2,9 @@
 
 Forward: the live program becomes one sympy expression for the update and one per live state
 slot, as functions of the symbols w, g, lr and the slot inputs (named as the parameters).
-Reductions (`sympy_fn` None) stay opaque function symbols such as `norm(x)`.
+Reductions (`sympy_fn` None) stay opaque function symbols such as `norm(x)`. The exporter's
+docstring equations come from the same conversion (`live_expressions`), with its own symbols
+(hyperparameter names, plain symbols) and constants rounded for display.
 
 Algebra conventions (the pool's sympy forms): the eps guard of division is taken as 0, so
 `x / sqrt(x * x)` is `x / |x| = sign(x)` in the algebra although the interpreter computes
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from optsearch.primitives.liveness import live_program, live_state_slots
+from optsearch.primitives.dataflow import definitions
+from optsearch.primitives.liveness import live_indices, live_state_slots
 from optsearch.primitives.pool import POOL
 from optsearch.primitives.program import Program, Statement
 
@@ -56,22 +59,38 @@ def constant(value: float) -> sympy.Expr:
     return sympy.Float(value)
 
 
-def statement_expr(stmt: Statement, env: dict) -> sympy.Expr:
-    prim = POOL[stmt.op]
-    args = [env[a] if isinstance(a, str) else constant(a) for a in stmt.args]
-    if prim.sympy_fn is None:
-        return opaque(stmt.op)(*args)
-    return prim.sympy_fn(*args)
+def algebra_literal(statement: int, position: int, value: float) -> sympy.Expr:
+    return constant(value)
+
+
+def live_expressions(program: Program, symbols: dict, literal=algebra_literal, function=opaque):
+    """The one program -> sympy conversion: the expression of every live value of one call,
+    keyed by dataflow node (`("in", k)`, `("stmt", i)`), and the return nodes.
+
+    `symbols` maps each parameter name to its expression; `literal(i, pos, value)` gives the
+    constant at argument `pos` of statement `i` (default: `constant(value)`); `function(name)`
+    the function symbol standing for a reduction (whose pool `sympy_fn` is None).
+    """
+    live = live_indices(program)
+    env = {("in", k): symbols[name] for k, name in enumerate(program.params)}
+    for node, reads in definitions(program):
+        if node == "returns":
+            return env, reads
+        if node[1] not in live:
+            continue
+        stmt = program.statements[node[1]]
+        prim = POOL[stmt.op]
+        args = [env[r] if r else literal(node[1], pos, a)
+                for pos, (r, a) in enumerate(zip(reads, stmt.args))]
+        env[node] = function(stmt.op)(*args) if prim.sympy_fn is None else prim.sympy_fn(*args)
 
 
 def to_sympy(program: Program) -> SymbolicProgram:
     """Expressions of the live program's update and live state slots."""
     symbols = make_symbols(program.params)
-    env = dict(symbols)
-    for stmt in live_program(program).statements:
-        env[stmt.target] = statement_expr(stmt, env)
-    states = {s: env[program.returns[1 + s]] for s in sorted(live_state_slots(program))}
-    return SymbolicProgram(program.params, symbols, env[program.returns[0]], states)
+    env, returns = live_expressions(program, symbols)
+    states = {s: env[returns[1 + s]] for s in sorted(live_state_slots(program))}
+    return SymbolicProgram(program.params, symbols, env[returns[0]], states)
 
 
 def ratio_to_sign(expr: sympy.Expr) -> sympy.Expr:

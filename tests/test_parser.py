@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optsearch.primitives import Program, ProgramError, Statement, format_program, parse
-from optsearch.primitives.analysis import check
+from optsearch.primitives.analysis import G, P, T, check, infer_kinds, value_kinds
 from optsearch.primitives.parser import MAX_BYTES, decode
 from optsearch.primitives.pool import POOL
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference, reference_text
@@ -128,6 +128,28 @@ def test_kind_errors():
             fragment="state slot 'm' must be a tensor")
     _reject("def train(w, g, lr):\n    u = w * lr\n    return u\n",
             fragment="does not depend on the gradient")
+
+
+def test_scalar_where_a_scalar_is_required_names_the_tensor():
+    _reject("def train(w, g, lr):\n    u = clip(g, g)\n    return u\n", 2,
+            "argument 2 of clip() must be a scalar, 'g' is a tensor")
+
+
+def test_one_kind_inference_refines_tensor_and_scalar():
+    """value_kinds is the only kind inference: a reduction gives a per-parameter scalar (P), lr
+    and constants group scalars (G), a uniform slot is P; the checker's tensor/scalar kinds are
+    its projection, and a uniform slot reaching a tensor-only argument is a mismatch."""
+    program = parse("def train(w, g, m, lr):\n    n = norm(g)\n    k = pi()\n    c = k * lr\n"
+                    "    s = m + n\n    d = dot(s, g)\n    u = g * c\n    return u, m\n")
+    values = value_kinds(program)
+    assert values.inputs == (T, T, T, G)
+    assert values.statements == (P, G, G, T, P, T)
+    assert values.mismatches == ()
+    assert infer_kinds(program).kinds == ("scalar",) * 3 + ("tensor", "scalar", "tensor")
+    uniform = value_kinds(program, uniform_slots={0})
+    assert uniform.inputs == (T, T, P, G) and uniform.statements[3] == P
+    assert uniform.names["m"] == P
+    assert uniform.mismatches == ((4, 0),)  # dot(s, g) needs s as a tensor
 
 
 def test_gradient_dependence_through_state_is_accepted():
