@@ -9,7 +9,6 @@ better; `neg_psnr` = 10*log10(MSE), the same ranking in dB, is reported as well)
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,12 +64,9 @@ class DenoiseAE(ProxyTask):
                 "val_clean": np.ascontiguousarray(val), "val_noisy": val + c.noise_std * noise}
 
     def init_params(self, seeds, device):
-        rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
-        widths = (self.config.patch ** 2, *self.config.hidden, self.config.patch ** 2)
-        params = {}
-        for i, (a, b) in enumerate(itertools.pairwise(widths)):
-            layers.init_linear(params, f"fc{i}", rngs, a, b, device,
-                               gain=0.5 if i == len(widths) - 2 else 1.0)
+        params, dim = {}, self.config.patch ** 2
+        layers.init_mlp(params, seeding.seed_rngs(seeds, self.salt, seeding.INIT),
+                        (dim, *self.config.hidden, dim), device, out=self._out)
         return params
 
     def batches(self, seeds, data, device):
@@ -86,11 +82,13 @@ class DenoiseAE(ProxyTask):
             return clean + noise, clean
         return next_batch
 
+    @property
+    def _out(self) -> str:
+        # The output layer continues the hidden layers' names (fc0..fcN).
+        return f"fc{len(self.config.hidden)}"
+
     def forward(self, params, x):
-        n = len(self.config.hidden)
-        for i in range(n):
-            x = torch.relu(layers.linear(params, f"fc{i}", x))
-        return layers.linear(params, f"fc{n}", x)
+        return layers.mlp(params, x, len(self.config.hidden), out=self._out)
 
     def loss(self, params, batch):
         noisy, clean = batch

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from optsearch.proxy_tasks import layers, seeding
-from optsearch.proxy_tasks.base import ProxyTask, TrainConfig
+from optsearch.proxy_tasks.base import TrainConfig
+from optsearch.proxy_tasks.mlp import MLPClassifier
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ SCALES = {
 }
 
 
-class DigitsMLP(ProxyTask):
+class DigitsMLP(MLPClassifier):
     name = "digits_mlp"
     salt = 11
     revision = 1          # 1: the cross-entropy's softmax runs over dim 1 (layers.py)
@@ -55,33 +55,13 @@ class DigitsMLP(ProxyTask):
         return {"x_train": x[train], "y_train": y_train.astype(np.int64),
                 "x_val": x[val], "y_val": y[val].astype(np.int64)}
 
-    def init_params(self, seeds, device):
-        rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
-        params, width = {}, 64
-        for i, h in enumerate(self.config.hidden):
-            layers.init_linear(params, f"fc{i}", rngs, width, h, device)
-            width = h
-        layers.init_linear(params, "out", rngs, width, 10, device, gain=0.5)
-        return params
+    def widths(self):
+        return (64, *self.config.hidden, 10)
 
     def batches(self, seeds, data, device):
-        rngs = seeding.seed_rngs(seeds, self.salt, seeding.DATA)
-        stream = seeding.IndexStream(rngs, len(data["y_train"]), self.config.batch_size, device)
-        x, y = data["x_train"], data["y_train"]
-
-        def next_batch():
-            idx = stream.next()
-            return x[idx], y[idx]
-        return next_batch
-
-    def forward(self, params, x):
-        for i in range(len(self.config.hidden)):
-            x = torch.relu(layers.linear(params, f"fc{i}", x))
-        return layers.linear(params, "out", x)
-
-    def loss(self, params, batch):
-        x, y = batch
-        return layers.cross_entropy(self.forward(params, x), y)
+        return seeding.pool_batches(seeding.seed_rngs(seeds, self.salt, seeding.DATA),
+                                    data["x_train"], data["y_train"], self.config.batch_size,
+                                    device)
 
     def evaluate(self, params, data):
         k = next(iter(params.values())).shape[0]

@@ -5,6 +5,7 @@ is one batched matmul, so K seeds cost about one model's worth of Python/dispatc
 Gradients never mix across seeds because the training loss is a sum of per-seed losses.
 """
 
+import itertools
 import math
 
 import torch
@@ -29,6 +30,24 @@ def linear(params: dict, name: str, x: torch.Tensor) -> torch.Tensor:
     flat = x.reshape(x.shape[0], -1, x.shape[-1])
     out = torch.bmm(flat, w) if b is None else torch.baddbmm(b.unsqueeze(1), flat, w)
     return out.reshape(*x.shape[:-1], w.shape[-1])
+
+
+def init_mlp(params: dict, rngs, widths, device="cpu", out: str = "out",
+             hidden_bias: bool = True):
+    """ReLU MLP of layer widths (input, hidden..., output): hidden layers `fc0`, `fc1`, ...
+    (biases unless `hidden_bias=False`), the output layer `out` at gain 0.5 so the initial
+    outputs are small."""
+    *hidden, last = itertools.pairwise(widths)
+    for i, (fan_in, fan_out) in enumerate(hidden):
+        init_linear(params, f"fc{i}", rngs, fan_in, fan_out, device, bias=hidden_bias)
+    init_linear(params, out, rngs, *last, device, gain=0.5)
+
+
+def mlp(params: dict, x: torch.Tensor, n_hidden: int, out: str = "out") -> torch.Tensor:
+    """Forward pass of an `init_mlp` network with `n_hidden` hidden layers."""
+    for i in range(n_hidden):
+        x = torch.relu(linear(params, f"fc{i}", x))
+    return linear(params, out, x)
 
 
 def layer_norm(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:

@@ -53,3 +53,14 @@ class IndexStream:
         out = self._buf[self._pos]
         self._pos += 1
         return out
+
+
+def pool_batches(rngs, x: torch.Tensor, y: torch.Tensor, batch: int, device="cpu"):
+    """next_batch() -> (x[idx], y[idx]): minibatches of a fixed labelled pool, each seed
+    drawing its own indices (an `IndexStream`)."""
+    stream = IndexStream(rngs, len(y), batch, device)
+
+    def next_batch():
+        idx = stream.next()
+        return x[idx], y[idx]
+    return next_batch

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from optsearch.proxy_tasks import layers, seeding
-from optsearch.proxy_tasks.base import ProxyTask, TrainConfig
+from optsearch.proxy_tasks import seeding
+from optsearch.proxy_tasks.base import TrainConfig
+from optsearch.proxy_tasks.mlp import MLPClassifier
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def sample_labels(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((p.cumsum(axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)
 
 
-class TeacherStudent(ProxyTask):
+class TeacherStudent(MLPClassifier):
     name = "teacher_student"
     salt = 71
     revision = 2          # 1: cross-entropy over dim 1 (layers.py); 2: the stream in torch
@@ -98,27 +99,19 @@ class TeacherStudent(ProxyTask):
             data.update(x_train=x_train, y_train=y.astype(np.int64))
         return data
 
-    def init_params(self, seeds, device):
-        rngs = seeding.seed_rngs(seeds, self.salt, seeding.INIT)
-        params, width = {}, self.config.d_in
-        for i, h in enumerate(self.config.hidden):
-            layers.init_linear(params, f"fc{i}", rngs, width, h, device,
-                               bias=self.config.student_bias)
-            width = h
-        layers.init_linear(params, "out", rngs, width, self.config.classes, device, gain=0.5)
-        return params
+    def widths(self):
+        return (self.config.d_in, *self.config.hidden, self.config.classes)
+
+    @property
+    def hidden_bias(self):
+        return self.config.student_bias
 
     def batches(self, seeds, data, device):
         rngs = seeding.seed_rngs(seeds, self.salt, seeding.DATA)
         if not self.config.n_train:
             return self._stream(rngs, data, device)
-        stream = seeding.IndexStream(rngs, len(data["y_train"]), self.config.batch_size, device)
-        x, y = data["x_train"], data["y_train"]
-
-        def next_batch():
-            idx = stream.next()
-            return x[idx], y[idx]
-        return next_batch
+        return seeding.pool_batches(rngs, data["x_train"], data["y_train"],
+                                    self.config.batch_size, device)
 
     def _stream(self, rngs, data, device, chunk: int = 64):
         """Fresh examples every step (no epochs, nothing to overfit), `chunk` steps at a time;
@@ -146,15 +139,6 @@ class TeacherStudent(ProxyTask):
                 buf.extend(zip(x.unbind(0)[::-1], y.unbind(0)[::-1]))
             return buf.pop()
         return next_batch
-
-    def forward(self, params, x):
-        for i in range(len(self.config.hidden)):
-            x = torch.relu(layers.linear(params, f"fc{i}", x))
-        return layers.linear(params, "out", x)
-
-    def loss(self, params, batch):
-        x, y = batch
-        return layers.cross_entropy(self.forward(params, x), y)
 
     def evaluate(self, params, data):
         k = next(iter(params.values())).shape[0]
