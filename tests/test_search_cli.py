@@ -82,14 +82,21 @@ def test_search_then_inspect_stats(tmp_path, config_file, capsys):
     (["search", "--config", "{cfg}", "--out", "{existing}"], "already holds a run"),
     (["resume", "{run}"], "not a run directory"),
     (["inspect", "{run}", "stats"], "not a run directory"),
+    # the evaluator's one backend factory refuses an unknown kind or suite before starting
+    (["search", "--config", "{gpu}", "--out", "{run}"],
+     "cannot start the gpu backend: unknown backend 'gpu'; known: serial, ray, fake"),
+    (["search", "--config", "{cfg}", "--backend", "serial", "--suite", "nope", "--out", "{run}"],
+     "cannot start the serial backend: unknown suite 'nope'"),
 ])
 def test_user_errors_are_one_line_with_status_2(tmp_path, config_file, capsys, argv, message):
     bad = tmp_path / "bad.toml"
     bad.write_text("[search]\npopulaton_size = 3\n")
+    gpu = tmp_path / "gpu.toml"
+    gpu.write_text("[evaluation]\nbackend = \"gpu\"\n")
     existing = str(tmp_path / "existing")
     main(["search", "--config", config_file, "--out", existing, "--quiet", "--budget", "2"])
     capsys.readouterr()
-    names = {"bad": str(bad), "run": str(tmp_path / "new"), "cfg": config_file,
+    names = {"bad": str(bad), "gpu": str(gpu), "run": str(tmp_path / "new"), "cfg": config_file,
              "existing": existing}
     assert main([a.format(**names) for a in argv]) == 2
     err = capsys.readouterr().err.strip()

@@ -10,7 +10,7 @@ import json
 
 from optsearch.cli.errors import UserError
 from optsearch.cli.programs import read_program
-from optsearch.evaluator import evaluate, make_backend
+from optsearch.evaluator import BackendUnavailable, evaluate, make_backend
 from optsearch.evaluator.evaluate import DEFAULT_TIME_LIMIT_S
 from optsearch.primitives.printer import format_program
 
@@ -48,7 +48,7 @@ def run(args) -> int:
     program = read_program(args.file)
     try:
         fitness = _fitness(args, program)
-    except KeyError as exc:   # unknown suite or task: the user's input, not a crash
+    except (KeyError, BackendUnavailable) as exc:   # unknown suite or task: the user's input
         raise UserError(str(exc.args[0])) from None
     if args.json:
         print(json.dumps({"file": args.file, **fitness.to_dict()}, indent=2))

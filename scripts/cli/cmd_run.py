@@ -57,6 +57,7 @@ def add_arguments(p) -> None:
 
 def run_search(args):
     from optsearch.cli.programs import read_program
+    from optsearch.evaluator.backends import BackendUnavailable
     from optsearch.search.backend import worker_count
     from optsearch.search.driver import start_run
 
@@ -65,7 +66,10 @@ def run_search(args):
     config = build_config(args)
     run_dir = args.out or default_run_dir(config.search.seed)
     init = config.search.init
-    driver = start_run(run_dir, config, None if init == "random" else read_program(init))
+    try:
+        driver = start_run(run_dir, config, None if init == "random" else read_program(init))
+    except BackendUnavailable as exc:
+        raise UserError(str(exc)) from None
     deadline = time.monotonic() + 60.0 * args.minutes
     print(f"search: {run_dir} ({args.minutes:g} min, backend {config.evaluation.backend}, "
           f"{worker_count(config.evaluation)} workers, suite {config.evaluation.suite})", flush=True)

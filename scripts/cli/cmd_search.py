@@ -10,12 +10,10 @@ import time
 from optsearch.cli.errors import UserError
 from optsearch.cli.programs import read_program
 from optsearch.cli.progress import Progress
-from optsearch.evaluator.backends import BackendUnavailable
+from optsearch.evaluator.backends import BACKEND_KINDS, BackendUnavailable
 from optsearch.search.config import ConfigError, load
 from optsearch.search.driver import start_run
 from optsearch.search.stats import run_stats
-
-BACKENDS = ("serial", "ray", "fake")  # "fake" (a fitness without training) is for tests/demos
 
 
 def add_parser(sub) -> None:
@@ -29,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     p.add_argument("--seed", type=int, help="seed of the search's random choices")
     p.add_argument("--out", help="run directory to create (default: runs/<time>-s<seed>)")
-    p.add_argument("--backend", choices=BACKENDS, metavar="serial|ray", help="evaluation backend")
+    p.add_argument("--backend", choices=BACKEND_KINDS, metavar="serial|ray", help="evaluation backend")
     p.add_argument("--suite", help="proxy-task suite")
     p.add_argument("--init", help="initial program: a file, a reference name, or 'random'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
