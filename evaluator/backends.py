@@ -1,9 +1,11 @@
 """The one interface the search driver uses to get programs evaluated, and its one factory.
 
-    backend = make_backend("serial" | "ray" | "fake", workers=W, address=None, suite=..., seeds=...)
+    backend = make_backend("serial" | "ray" | "fake", workers=W, address=None, suite=..., seeds=...,
+                           rung_fraction=None)
     backend.capacity                        # evaluations worth keeping in flight
     backend.suite, backend.seeds            # what every job is evaluated on
     backend.submit(job_id, program_text)    # never blocks; jobs beyond capacity are queued
+    backend.submit(job_id, program_text, rung=True)   # on `backend.rung_suite` (evaluator.rungs)
     backend.poll(timeout_s)                 # -> [(job_id, Fitness, worker_name)], finish order
     backend.close()
 
@@ -32,8 +34,9 @@ class Backend:
     capacity: int = 1
     suite = None   # the evaluator.suites.Suite every job is evaluated on
     seeds: tuple = DEFAULT_SEEDS
+    rung_suite = None   # the cheap rung (made with rung_fraction), or None
 
-    def submit(self, job_id: int, program_text: str) -> None:
+    def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
         raise NotImplementedError
 
     def poll(self, timeout_s: float | None = None) -> list:
@@ -78,7 +81,9 @@ BACKEND_KINDS = tuple(_KINDS)
 def make_backend(kind: str, workers: int | None = None, address: str | None = None,
                  suite="default", seeds=DEFAULT_SEEDS, time_limit_s=DEFAULT_TIME_LIMIT_S,
                  **options) -> Backend:
-    """A backend of `kind`; `options` go to the backend's constructor (see its docstring).
+    """A backend of `kind`; `options` go to the backend's constructor (see its docstring),
+    e.g. rung_fraction: also evaluate `submit(..., rung=True)` jobs on the suite at that
+    fraction of its steps (evaluator.rungs).
 
     Raises BackendUnavailable for an unknown kind or suite, before anything starts."""
     if kind not in _KINDS:

@@ -4,6 +4,8 @@ It implements the evaluator's backend interface (`capacity`, `submit`, `poll`, `
 search, the store and the CLI can be tested -- and demonstrated -- in milliseconds. The fitness
 rewards `sign` in the live program (the step from AdamW towards Lion), prefers short live
 programs, and marks programs using `exp` as diverged so that failures are exercised too.
+Its rung (`submit(..., rung=True)`) is the same score with other noise, as a shorter run is
+a noisy estimate of the full one.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ ADAMW_LIVE_STATEMENTS = 9  # so that AdamW scores about 1.0, as with the real ev
 FAKE_SUITE = Suite("fake", {}, version="fake-1")
 
 
-def fake_fitness(program_text: str, seeds=()) -> Fitness:
+def fake_fitness(program_text: str, seeds=(), rung: Suite | None = None) -> Fitness:
     program = parse(program_text)
     ops = [s.op for s in live_program(program).statements]
-    meta = {"seeds": tuple(seeds), "suite": FAKE_SUITE.name, "suite_version": FAKE_SUITE.version}
+    suite = rung or FAKE_SUITE
+    meta = {"seeds": tuple(seeds), "suite": suite.name, "suite_version": suite.version}
     if "exp" in ops:
         return Fitness.failure("diverged", "exp in the live program", **meta)
     # A small, deterministic "noise" term from the structure breaks ties between programs.
-    noise = int(hashlib.blake2b(structural_hash(program).encode(), digest_size=4).hexdigest(),
-                16) / 2**32
+    salt = "rung:" if rung is not None else ""
+    noise = int(hashlib.blake2b((salt + structural_hash(program)).encode(),
+                                digest_size=4).hexdigest(), 16) / 2**32
     score = 1.0 + 0.5 * ("sign" in ops) - 0.02 * (len(ops) - ADAMW_LIVE_STATEMENTS) + 0.05 * noise
     return Fitness("ok", score, **meta)
 
@@ -47,18 +51,25 @@ class FakeBackend(Backend):
     suite = FAKE_SUITE
 
     def __init__(self, workers: int = 1, seeds=DEFAULT_SEEDS, delay_s: float = 0.0,
-                 order: str = "submission", seed: int = 0):
+                 order: str = "submission", seed: int = 0, rung_fraction: float | None = None):
         self.capacity = workers
         self.seeds = tuple(int(s) for s in seeds)
         self.delay_s = delay_s
         self.order = order
         self.rng = np.random.default_rng(seed)
-        self.queue: deque[tuple[int, str]] = deque()
-        self.submitted: list[int] = []  # every job id ever submitted (tests inspect this)
+        self.rung_fraction = rung_fraction
+        if rung_fraction is not None:
+            self.rung_suite = Suite(f"fake@rung{rung_fraction:g}", {},
+                                    version=f"{FAKE_SUITE.version}@rung{rung_fraction:g}")
+        self.queue: deque[tuple[int, str, bool]] = deque()
+        self.submitted: list[int] = []  # every full job id ever submitted (tests inspect this)
+        self.submitted_rungs: list[int] = []
 
-    def submit(self, job_id: int, program_text: str) -> None:
-        self.queue.append((job_id, program_text))
-        self.submitted.append(job_id)
+    def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
+        if rung and self.rung_fraction is None:
+            raise ValueError("this backend was made without a rung_fraction")
+        self.queue.append((job_id, program_text, rung))
+        (self.submitted_rungs if rung else self.submitted).append(job_id)
 
     @property
     def pending(self) -> int:
@@ -70,10 +81,11 @@ class FakeBackend(Backend):
             return []
         if self.order == "random":
             self.queue.rotate(-int(self.rng.integers(len(self.queue))))
-        job_id, text = self.queue.popleft()
+        job_id, text, rung = self.queue.popleft()
         if self.delay_s:
-            time.sleep(self.delay_s)
-        return [(job_id, fake_fitness(text, self.seeds), "fake-0")]
+            time.sleep(self.delay_s * (self.rung_fraction if rung else 1.0))
+        return [(job_id, fake_fitness(text, self.seeds, self.rung_suite if rung else None),
+                 "fake-0")]
 
     def close(self) -> None:
         self.queue.clear()

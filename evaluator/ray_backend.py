@@ -33,6 +33,7 @@ from optsearch.evaluator.backends import Backend
 from optsearch.evaluator.baseline import baseline_metrics, compute_baseline
 from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S, evaluate
 from optsearch.evaluator.fitness import Fitness
+from optsearch.evaluator.rungs import rung_suite, rung_time_limit
 from optsearch.evaluator.suites import resolve_suite
 
 MAX_TASK_RETRIES = 2      # attempts after a worker death; a program that kills every worker fails
@@ -41,11 +42,13 @@ KILL_GRACE_S = 30.0       # beyond the cooperative time limit before the driver 
 
 @ray.remote
 class EvalWorker:
-    def __init__(self, index: int, suite, seeds, data: dict, device: str, time_limit_s):
+    def __init__(self, index: int, suite, seeds, data: dict, device: str, time_limit_s,
+                 rung=None):
         import torch
         torch.set_num_threads(1)      # one actor per core: intra-op threads would oversubscribe
         self.suite, self.seeds, self.device = suite, tuple(seeds), device
-        self.time_limit_s = time_limit_s
+        # rung: None or (rung suite, its time limit); its tasks use the same data
+        self.fidelity = {False: (suite, time_limit_s)} | ({True: rung} if rung else {})
         # `data` arrives from the object store as read-only views; copy once to own them.
         self.data = {key: {name: np.array(arr) for name, arr in task_data.items()}
                      for key, task_data in data.items()}
@@ -54,12 +57,13 @@ class EvalWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def baseline(self) -> dict:
-        return compute_baseline(self.suite, self.seeds, self.device, self.data)
+    def baseline(self, rung: bool = False) -> dict:
+        return compute_baseline(self.fidelity[rung][0], self.seeds, self.device, self.data)
 
-    def evaluate(self, program_text: str, baseline: dict):
-        fitness = evaluate(program_text, self.suite, self.seeds, self.device, self.data,
-                           self.time_limit_s, baseline)
+    def evaluate(self, program_text: str, baseline: dict, rung: bool = False):
+        suite, time_limit_s = self.fidelity[rung]
+        fitness = evaluate(program_text, suite, self.seeds, self.device, self.data,
+                           time_limit_s, baseline)
         return fitness, self.name, time.time()
 
 
@@ -67,11 +71,13 @@ class RayBackend(Backend):
     """Options: device ("cpu"/"cuda"; default cuda when the cluster has GPUs), cache_dir for
     the baseline, hard_timeout_s (default time_limit_s + KILL_GRACE_S), max_task_retries,
     niceness (of the workers of a Ray instance this backend starts; None keeps Ray's default
-    of 15, which makes the search yield the CPU to everything else on a shared machine)."""
+    of 15, which makes the search yield the CPU to everything else on a shared machine),
+    rung_fraction (also serve rung jobs: evaluator.rungs)."""
 
     def __init__(self, workers=None, address=None, suite="default", seeds=DEFAULT_SEEDS,
                  time_limit_s=DEFAULT_TIME_LIMIT_S, device=None, cache_dir=None,
-                 hard_timeout_s=None, max_task_retries=MAX_TASK_RETRIES, niceness=None):
+                 hard_timeout_s=None, max_task_retries=MAX_TASK_RETRIES, niceness=None,
+                 rung_fraction=None):
         self._owns_ray = _init_ray(address, workers, niceness)
         resources = ray.cluster_resources()
         self.workers = int(workers or resources.get("CPU", os.cpu_count() or 1))
@@ -79,6 +85,10 @@ class RayBackend(Backend):
         self.device = device or ("cuda" if gpus > 0 else "cpu")
         self.suite, self.seeds = resolve_suite(suite), tuple(int(s) for s in seeds)
         self.time_limit_s = time_limit_s
+        self._rung = None
+        if rung_fraction is not None:
+            self.rung_suite = rung_suite(self.suite, rung_fraction)
+            self._rung = (self.rung_suite, rung_time_limit(time_limit_s, rung_fraction))
         self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else (
             None if time_limit_s is None else time_limit_s + KILL_GRACE_S)
         self._options = {"num_cpus": 1, "num_gpus": gpus / self.workers if gpus else 0,
@@ -91,7 +101,12 @@ class RayBackend(Backend):
         self.baseline = baseline_metrics(
             self.suite, self.seeds, self.device, cache_dir=cache_dir,
             compute=lambda: ray.get(self._actors[0].baseline.remote()))
-        self._queue: collections.deque = collections.deque()     # (job_id, text) not sent
+        self._baselines = {False: self.baseline}
+        if self._rung is not None:
+            self._baselines[True] = baseline_metrics(
+                self.rung_suite, self.seeds, self.device, cache_dir=cache_dir,
+                compute=lambda: ray.get(self._actors[0].baseline.remote(True)))
+        self._queue: collections.deque = collections.deque()     # (job_id, text, rung) not sent
         self._inflight: dict = {}      # ref -> (job_id, actor index, dispatch time)
         self._idle = list(range(self.workers))
 
@@ -105,21 +120,24 @@ class RayBackend(Backend):
 
     def _new_actor(self, index: int):
         return EvalWorker.options(**self._options).remote(
-            index, self.suite, self.seeds, self._data_ref, self.device, self.time_limit_s)
+            index, self.suite, self.seeds, self._data_ref, self.device, self.time_limit_s,
+            self._rung)
 
     def worker_pids(self) -> list[int]:
         """Process id of every actor (waits for them to start)."""
         return ray.get([a.pid.remote() for a in self._actors])
 
-    def submit(self, job_id: int, program_text: str) -> None:
-        self._queue.append((job_id, program_text))
+    def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
+        if rung not in self._baselines:
+            raise ValueError("this backend was made without a rung_fraction")
+        self._queue.append((job_id, program_text, rung))
         self._dispatch()
 
     def _dispatch(self) -> None:
         while self._queue and self._idle:
-            job_id, text = self._queue.popleft()
+            job_id, text, rung = self._queue.popleft()
             index = self._idle.pop(0)
-            ref = self._actors[index].evaluate.remote(text, self.baseline)
+            ref = self._actors[index].evaluate.remote(text, self._baselines[rung], rung)
             self._inflight[ref] = (job_id, index, time.time())
 
     def poll(self, timeout_s: float | None = None) -> list:

@@ -23,9 +23,11 @@ def worker_count(ev: EvaluationConfig) -> int:
 
 
 def backend_for(ev: EvaluationConfig) -> Backend:
-    """The backend the config names; raises evaluator.backends.BackendUnavailable for an
-    unknown backend kind or suite."""
+    """The backend the config names (with hurdles on, it also serves the rung); raises
+    evaluator.backends.BackendUnavailable for an unknown backend kind or suite."""
     options = {"delay_s": ev.fake_delay_s} if ev.backend == "fake" else {}
+    if ev.hurdles:
+        options["rung_fraction"] = ev.rung_fraction
     return make_backend(ev.backend, workers=worker_count(ev), address=ev.address or None,
                         suite=ev.suite, seeds=tuple(range(ev.seeds)), **options)
 

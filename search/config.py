@@ -68,6 +68,13 @@ class EvaluationConfig:
     # Optional cross-run evaluator.FitnessCache file. Off by default: cache hits cost no
     # budget, so a shared cache makes a run's course depend on what earlier runs evaluated.
     shared_cache: str = ""
+    # Progressive hurdles (search.hurdles): a child is first trained for rung_fraction of each
+    # task's steps; only if its rung score reaches the hurdle_quantile of its island's
+    # population's rung scores is it trained in full. A stopped child has no fitness and never
+    # enters the population.
+    hurdles: bool = False
+    rung_fraction: float = 0.125
+    hurdle_quantile: float = 0.5
     fake_delay_s: float = 0.0  # testing only: seconds per evaluation of the fake backend
 
 
@@ -98,6 +105,9 @@ class Config:
                  "mutation.max_statements and mutation.max_tries must be >= 1")
         _require(e.workers >= 0 and e.seeds >= 1,
                  "evaluation.workers must be >= 0 (0 = one per core) and seeds >= 1")
+        _require(0.0 < e.rung_fraction < 1.0, "evaluation.rung_fraction must be in (0, 1)")
+        _require(0.0 <= e.hurdle_quantile <= 1.0,
+                 "evaluation.hurdle_quantile must be in [0, 1]")
         return self
 
 

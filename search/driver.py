@@ -6,6 +6,12 @@ that also saves the search state (RNG, populations, counters). From any committe
 driver's next action is fixed: re-submit the in-flight candidates in id order, refill, poll.
 So with a backend that finishes jobs in submission order (serial) and a fixed seed, a run is
 exactly reproducible, also when it is killed and resumed at any point.
+
+With hurdles on (search.hurdles), a candidate is in flight twice: first on the rung, then,
+if it clears the hurdle, in full. A rung result is committed like any step (table `rungs`);
+the search state lists the jobs in flight in submission order, so a resume re-submits each
+candidate to the right fidelity and in the same order. A rung job has id `-1 - candidate id`,
+so a late rung result can never be taken for the full one.
 """
 
 from __future__ import annotations
@@ -27,12 +33,20 @@ from optsearch.primitives.program import Program
 from optsearch.search.backend import backend_for, open_shared_cache
 from optsearch.search.config import Config, load, to_toml
 from optsearch.search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
+from optsearch.search.hurdles import clears, population_hurdle
 from optsearch.search.mutation import Mutator
 from optsearch.search.store import DB_NAME, RunStore, StoreCache
 from optsearch.search.warm_start import lr_sweep, parse_factors
 
 POLL_S = 0.5
-COUNTERS = ("proposed", "invalid", "unchanged", "cache_hits", "evaluated", "failed", "restarts")
+# screened: candidates that cost a backend evaluation (rung, full or both; the budget counts
+# these), evaluated: full evaluations, rung_evaluated: rung evaluations, stopped: candidates
+# stopped at the hurdle; dup_structural / dup_fingerprint: candidates that cost nothing
+# because an earlier or in-flight one had the same structural hash / the same fingerprint.
+COUNTERS = ("proposed", "invalid", "unchanged", "cache_hits", "evaluated", "failed", "restarts",
+            "screened", "rung_evaluated", "rung_failed", "stopped", "dup_structural",
+            "dup_fingerprint")
+KEY_KINDS = {"s:": "dup_structural", "f:": "dup_fingerprint"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,10 @@ class Candidate:
 
     def cache_keys(self) -> list[str]:
         return ["s:" + self.structural_hash] + (["f:" + self.fingerprint] if self.fingerprint else [])
+
+
+def rung_job(candidate_id: int) -> int:
+    return -1 - candidate_id
 
 
 def _fingerprint(program: Program) -> str | None:
@@ -70,12 +88,18 @@ class Driver:
                         for _ in range(s.islands)]
         self.cache = StoreCache(store, evaluation_version(backend.suite, backend.seeds))
         self.shared_cache = open_shared_cache(config.evaluation)
+        self.hurdles = config.evaluation.hurdles
+        self.rung_cache = (StoreCache(store, evaluation_version(backend.rung_suite, backend.seeds))
+                           if self.hurdles else None)
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.next_island = self.next_id = 0
         self.best: Individual | None = None
         self.pending: dict[int, Candidate] = {}  # in flight, in submission order
+        self.jobs: list[int] = []  # job ids in flight, in submission order (rung: negative)
+        self.rung_scores: dict[int, float] = {}  # pending candidates that cleared the hurdle
         self.inflight_keys: dict[str, int] = {}
         self.waiting: dict[int, list[Candidate]] = {}  # in-flight id -> its twins
+        self.outbox: list[tuple[int, str, bool]] = []  # jobs to submit once the step commits
         self.on_step = lambda driver: None  # progress display hook
         self._best_changed = False
 
@@ -84,13 +108,18 @@ class Driver:
         self._refill()
         while self.pending:
             for job_id, fitness, worker in self.backend.poll(POLL_S):
-                if job_id in self.pending:  # ignore stray duplicates of a re-dispatched job
+                if job_id not in self.jobs:
+                    continue  # a stray duplicate of a re-dispatched job
+                self.jobs.remove(job_id)
+                if job_id < 0:  # rung_job is its own inverse
+                    self._finish_rung(self.pending[rung_job(job_id)], fitness, worker)
+                else:
                     self._finish(self.pending.pop(job_id), fitness, worker)
-                    self._refill()
+                self._refill()
 
     def _may_propose(self) -> bool:
         c, cap = self.counters, self.budget * self.config.search.max_proposals_per_eval
-        return c["evaluated"] + len(self.pending) < self.budget and c["proposed"] < cap
+        return c["screened"] + len(self.pending) < self.budget and c["proposed"] < cap
 
     def _refill(self) -> None:
         while len(self.pending) < self.backend.capacity and self._may_propose():
@@ -120,14 +149,20 @@ class Driver:
         self.next_id += 1
         # Structural hash first (cheap, exact), then behaviour: both against the persistent
         # cache, then against jobs in flight (a twin waits instead of being evaluated twice).
-        hit = next((e for e in map(self.cache.get, cand.cache_keys()) if e is not None), None)
-        hit = hit or self._shared_lookup(cand)   # (fitness, candidate it was evaluated for)
-        twin = next((self.inflight_keys[k] for k in cand.cache_keys() if k in self.inflight_keys), None)
+        # hits are (fitness, candidate it was evaluated for)
+        key, hit = _first(cand.cache_keys(), self.cache.get)
+        if hit is None:
+            key, hit = None, self._shared_lookup(cand)
+        twin_key, twin = _first(cand.cache_keys(), self.inflight_keys.get)
+        rung_key, rung_hit = None, None
+        if hit is None and twin is None and self.hurdles:
+            rung_key, rung_hit = _first(cand.cache_keys(), self.rung_cache.get)
         with self._step():
             self.store.insert_candidate(
                 id=cand.id, island=island, epoch=p.epoch, parent_id=p.parent_id, mutation=p.op,
                 detail=p.detail, program=cand.text, structural_hash=cand.structural_hash,
                 fingerprint=cand.fingerprint, status="pending", proposed_at=time.time())
+            self._count_duplicate(key or twin_key)
             if hit is not None:
                 self._conclude(cand, hit[0], "cache", duplicate_of=hit[1])
             elif twin is not None:
@@ -135,8 +170,23 @@ class Driver:
                 self.store.update_candidate(cand.id, status="waiting", duplicate_of=twin)
             else:
                 self._add_pending(cand)
-        if hit is None and twin is None:
-            self.backend.submit(cand.id, cand.text)  # after the commit: resume re-submits
+                if rung_hit is not None:
+                    self._judge(cand, rung_hit[0], "cache", duplicate_of=rung_hit[1])
+                    if cand.id not in self.pending:  # stopped by an earlier twin's rung result
+                        self._count_duplicate(rung_key)
+                elif self.hurdles:
+                    self._submit(rung_job(cand.id), cand.text, rung=True)
+                else:
+                    self._submit(cand.id, cand.text)
+
+    def _submit(self, job_id: int, text: str, rung: bool = False) -> None:
+        """Queue a job; it goes to the backend once the current step has committed."""
+        self.jobs.append(job_id)
+        self.outbox.append((job_id, text, rung))
+
+    def _count_duplicate(self, key: str | None) -> None:
+        if key is not None:
+            self.counters[KEY_KINDS[key[:2]]] += 1
 
     def _shared_lookup(self, cand: Candidate) -> tuple[Fitness, None] | None:
         if self.shared_cache is None:
@@ -153,12 +203,62 @@ class Driver:
         for key in cand.cache_keys():
             self.inflight_keys.setdefault(key, cand.id)
 
+    def _release_keys(self, cand: Candidate) -> None:
+        for key in cand.cache_keys():
+            if self.inflight_keys.get(key) == cand.id:
+                del self.inflight_keys[key]
+
     # -- results -------------------------------------------------------------------------
+    def _finish_rung(self, cand: Candidate, fitness: Fitness, worker: str) -> None:
+        with self._step():
+            self.counters["rung_evaluated"] += 1
+            self.counters["rung_failed"] += not fitness.ok
+            if fitness.cacheable:
+                for key in cand.cache_keys():
+                    self.rung_cache.put(key, fitness, cand.id)
+            self._judge(cand, fitness, "evaluated", worker=worker, cost_s=fitness.cost_s)
+
+    def _judge(self, cand: Candidate, rung: Fitness, source: str,
+               duplicate_of: int | None = None, worker: str | None = None,
+               cost_s: float | None = None) -> None:
+        """Hold a rung result against its island's hurdle: on to the full evaluation, or stop.
+        Initial programs always go on (the population starts from them)."""
+        is_init = cand.op == "init"
+        population = self.islands[cand.island].population
+        hurdle = None if is_init else population_hurdle(
+            (ind.rung for ind in population), self.config.evaluation.hurdle_quantile)
+        passed = is_init or clears(rung.status, rung.aggregate, hurdle)
+        self.store.insert_rung(
+            candidate_id=cand.id, status=rung.status, aggregate=rung.aggregate,
+            fitness_json=json.dumps(rung.to_dict()), hurdle=hurdle, passed=int(passed),
+            source=source, duplicate_of=duplicate_of, finished_at=time.time(), cost_s=cost_s,
+            worker=worker)
+        if passed:
+            self.rung_scores[cand.id] = rung.aggregate
+            self._submit(cand.id, cand.text)
+            return
+        del self.pending[cand.id]
+        self._release_keys(cand)
+        self._stop(cand, "rung" if source == "evaluated" else source, duplicate_of)
+        for twin in self.waiting.pop(cand.id, []):
+            self._stop(twin, "twin", cand.id)
+
+    def _stop(self, cand: Candidate, source: str, duplicate_of: int | None) -> None:
+        """A candidate stopped at the hurdle: no fitness, no place in the population."""
+        spent = source == "rung"
+        self.counters["stopped"] += 1
+        self.counters["screened" if spent else "cache_hits"] += 1
+        self.store.update_candidate(cand.id, status="stopped", source=source,
+                                    duplicate_of=duplicate_of, finished_at=time.time())
+        island = self.islands[cand.island]
+        if spent:
+            island.tell_stopped()
+        self._maybe_restart(island)
+
     def _finish(self, cand: Candidate, fitness: Fitness, worker: str) -> None:
         with self._step():
+            self._release_keys(cand)
             for key in cand.cache_keys():
-                if self.inflight_keys.get(key) == cand.id:
-                    del self.inflight_keys[key]
                 if fitness.cacheable:
                     self.cache.put(key, fitness, cand.id)
             if self.shared_cache is not None:
@@ -173,17 +273,21 @@ class Driver:
         """Record a candidate's fitness and tell its island."""
         evaluated = source == "evaluated"
         self.counters["evaluated" if evaluated else "cache_hits"] += 1
+        self.counters["screened"] += evaluated
         self.counters["failed"] += evaluated and not fitness.ok
         self.store.update_candidate(
             cand.id, status=fitness.status, source=source, duplicate_of=duplicate_of,
             fitness_json=json.dumps(fitness.to_dict()), aggregate=fitness.aggregate,
             finished_at=time.time(), cost_s=cost_s, worker=worker)
         ind = Individual(cand.id, cand.program, selection_value(fitness.aggregate),
-                         cand.structural_hash)
+                         cand.structural_hash, self.rung_scores.pop(cand.id, None))
         island = self.islands[cand.island]
         island.tell(ind, cand.epoch, cand.op == "init", evaluated)
         if fitness.ok and (self.best is None or ind.fitness > self.best.fitness):
             self.best, self._best_changed = ind, True
+        self._maybe_restart(island)
+
+    def _maybe_restart(self, island: RegularizedEvolution) -> None:
         if island.plateaued(self.config.search.restart_plateau):
             island.restart(from_best=self.config.search.restart_from == "best")
             self.counters["restarts"] += 1
@@ -191,9 +295,13 @@ class Driver:
     # -- persistence ---------------------------------------------------------------------
     @contextmanager
     def _step(self):
+        self.outbox = []
         with self.store.transaction():
             yield
             self.store.save_state("search", self.snapshot())
+        for job in self.outbox:  # after the commit: a resume re-submits what was lost
+            self.backend.submit(*job)
+        self.outbox = []
         if self._best_changed:  # after the commit: best.py never names an unsaved program
             self.write_best()
         self.on_step(self)
@@ -207,12 +315,15 @@ class Driver:
     def snapshot(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "counters": self.counters,
                 "next_island": self.next_island, "next_id": self.next_id, "budget": self.budget,
+                "jobs": list(self.jobs),
                 "best": self.best.id if self.best else None,
                 "islands": [island.state() for island in self.islands]}
 
     def restore(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.counters.update(state["counters"])
+        if "screened" not in state["counters"]:  # a run from before hurdles: all were full
+            self.counters["screened"] = self.counters["evaluated"]
         self.next_island, self.next_id = state["next_island"], state["next_id"]
         self.budget = state["budget"]
         load = _IndividualLoader(self.store)
@@ -225,8 +336,13 @@ class Driver:
                              row["fingerprint"])
             if row["status"] == "pending":
                 self._add_pending(cand)
+                rung = self.store.rung(cand.id) if self.hurdles else None
+                if rung is not None:  # cleared the hurdle, in its full evaluation
+                    self.rung_scores[cand.id] = rung["aggregate"]
             else:
                 self.waiting.setdefault(row["duplicate_of"], []).append(cand)
+        # runs from before hurdles kept no job list: their jobs were full, in id order
+        self.jobs = list(state.get("jobs", self.pending))
 
     def close(self) -> None:
         self.backend.close()
@@ -236,8 +352,10 @@ class Driver:
 
     def resubmit(self) -> None:
         """Dispatch the candidates that were in flight when the run stopped, in order."""
-        for cand in self.pending.values():
-            self.backend.submit(cand.id, cand.text)
+        for job_id in self.jobs:
+            rung = job_id < 0
+            cand = self.pending[rung_job(job_id) if rung else job_id]
+            self.backend.submit(job_id, cand.text, rung)
 
 
 class _IndividualLoader:
@@ -246,11 +364,21 @@ class _IndividualLoader:
 
     def __call__(self, candidate_id: int) -> Individual:
         if candidate_id not in self.memo:
-            row = self.store.candidate(candidate_id)
+            row, rung = self.store.candidate(candidate_id), self.store.rung(candidate_id)
             self.memo[candidate_id] = Individual(row["id"], parse(row["program"]),
                                                  selection_value(row["aggregate"]),
-                                                 row["structural_hash"])
+                                                 row["structural_hash"],
+                                                 None if rung is None else rung["aggregate"])
         return self.memo[candidate_id]
+
+
+def _first(keys, get):
+    """(key, value) of the first key that `get` knows, or (None, None)."""
+    for key in keys:
+        value = get(key)
+        if value is not None:
+            return key, value
+    return None, None
 
 
 def start_run(run_dir: str, config: Config, initial: Program | None,

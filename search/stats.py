@@ -12,21 +12,39 @@ def run_stats(store: RunStore) -> dict:
     counters = state.get("counters", {})
     best = store.best_candidate()
     hits, evaluated = counters.get("cache_hits", 0), counters.get("evaluated", 0)
+    screened = counters.get("screened", evaluated)  # runs from before hurdles: all full
     return {
         "proposed": counters.get("proposed", 0),
         "invalid": counters.get("invalid", 0),
         "unchanged": counters.get("unchanged", 0),
         "cache_hits": hits,
+        "screened": screened,
         "evaluated": evaluated,
+        "rung_evaluated": counters.get("rung_evaluated", 0),
+        "rung_failed": counters.get("rung_failed", 0),
+        "stopped": counters.get("stopped", 0),
+        **duplicate_fractions(counters),
         "failed": counters.get("failed", 0),
         "restarts": counters.get("restarts", 0),
         "in_flight": len(store.in_flight()),
         "budget": state.get("budget"),
         "best_fitness": best["aggregate"] if best else None,
         "best_id": best["id"] if best else None,
-        "cache_hit_rate": hits / (hits + evaluated) if hits + evaluated else 0.0,
+        "cache_hit_rate": hits / (hits + screened) if hits + screened else 0.0,
         "dead_fraction": population_dead_fraction(store, state),
     }
+
+
+def duplicate_fractions(counters: dict) -> dict:
+    """Fractions of all proposals (mutation attempts included) that cost no evaluation because
+    of each duplicate key: the structural hash rejects a child equal to its parent inside the
+    mutator (`unchanged`) and a child equal to an earlier or in-flight program at dispatch;
+    the behavioural fingerprint catches what the hash misses (algebraic equivalents)."""
+    proposed = counters.get("proposed", 0)
+    structural = counters.get("unchanged", 0) + counters.get("dup_structural", 0)
+    fingerprint = counters.get("dup_fingerprint", 0)
+    return {"removed_by_structural_hash": structural / proposed if proposed else 0.0,
+            "removed_by_fingerprint": fingerprint / proposed if proposed else 0.0}
 
 
 def population_dead_fraction(store: RunStore, state: dict) -> float:

@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS candidates (
     structural_hash TEXT NOT NULL,
     fingerprint TEXT,
     status TEXT NOT NULL,            -- pending | waiting | ok | diverged | timeout | error | ...
+                                     -- | stopped (at the rung's hurdle: no fitness, see rungs)
     source TEXT,                     -- evaluated | cache | twin (waited for an in-flight twin)
+                                     -- | rung (stopped by its own rung evaluation)
     duplicate_of INTEGER,            -- the candidate whose fitness a cache hit or twin took
     fitness_json TEXT,
     aggregate REAL,
@@ -68,6 +70,21 @@ CREATE TABLE IF NOT EXISTS funnel (
     passed INTEGER NOT NULL,
     fitness_json TEXT NOT NULL,
     PRIMARY KEY (candidate_id, suite_version)
+);
+-- Rung results (search.hurdles): a short training run's score, never a fitness. They live in
+-- their own table so that nothing reading candidates.aggregate can take one for a fitness.
+CREATE TABLE IF NOT EXISTS rungs (
+    candidate_id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,            -- the rung's outcome: ok | diverged | timeout | error | ...
+    aggregate REAL,                  -- rung score, against AdamW at the rung's length
+    fitness_json TEXT,
+    hurdle REAL,                     -- what it had to reach (NULL: no hurdle, e.g. an init)
+    passed INTEGER NOT NULL,         -- 1: went on to the full evaluation
+    source TEXT NOT NULL,            -- evaluated | cache
+    duplicate_of INTEGER,            -- the candidate whose cached rung result it took
+    finished_at REAL NOT NULL,
+    cost_s REAL,
+    worker TEXT
 );
 """
 
@@ -219,6 +236,15 @@ class RunStore:
             "SELECT finished_at FROM candidates WHERE source = 'evaluated' "
             "AND finished_at IS NOT NULL ORDER BY finished_at").fetchall()
         return [r[0] for r in rows]
+
+    def insert_rung(self, **row) -> None:
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.conn.execute(f"INSERT INTO rungs ({names}) VALUES ({marks})", tuple(row.values()))
+
+    def rung(self, candidate_id: int) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM rungs WHERE candidate_id = ?",
+                                 (candidate_id,)).fetchone()
 
     def cache_get(self, key: str, suite_version: str) -> tuple[Fitness, int | None] | None:
         """The cached fitness and the candidate it was evaluated for (None: another run's)."""

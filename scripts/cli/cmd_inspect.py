@@ -54,7 +54,12 @@ def run_stats_view(store: RunStore, args) -> int:
     best = stats["best_fitness"]
     rows = [("proposed", stats["proposed"]), ("invalid", stats["invalid"]),
             ("unchanged", stats["unchanged"]), ("cache hits", stats["cache_hits"]),
-            ("evaluated", f"{stats['evaluated']} of {stats['budget']}"),
+            ("dup removed", (f"{stats['removed_by_structural_hash']:.1%} of proposals by the "
+             f"structural hash, {stats['removed_by_fingerprint']:.1%} by the fingerprint")),
+            ("screened", f"{stats['screened']} of {stats['budget']}"),
+            ("rung evaluated", (f"{stats['rung_evaluated']} ({stats['rung_failed']} failed), "
+             f"{stats['stopped']} stopped at the hurdle")),
+            ("evaluated", f"{stats['evaluated']} in full"),
             ("failed", stats["failed"]), ("in flight", stats["in_flight"]),
             ("restarts", stats["restarts"]),
             ("best fitness", "-" if best is None else f"{best:.4f} (candidate {stats['best_id']})"),

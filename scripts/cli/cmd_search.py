@@ -80,13 +80,13 @@ def execute(driver, run_dir: str, quiet: bool = False, deadline: float | None = 
 
     deadline (time.monotonic() value): stop proposing then; what is in flight still finishes.
     """
-    progress = Progress(None if deadline else driver.budget, driver.counters["evaluated"],
+    progress = Progress(None if deadline else driver.budget, driver.counters["screened"],
                         enabled=not quiet)
 
     def on_step(d):
         progress(d)
         if deadline is not None and time.monotonic() > deadline:
-            d.budget = min(d.budget, d.counters["evaluated"] + len(d.pending))
+            d.budget = min(d.budget, d.counters["screened"] + len(d.pending))
 
     driver.on_step = on_step
     try:

@@ -21,11 +21,12 @@ class Progress:
         c = driver.counters
         if self.fixed_total:
             self.bar.total = driver.budget
-        done = c["cache_hits"] + c["evaluated"]
+        done = c["cache_hits"] + c["screened"]
         best = driver.best.fitness if driver.best is not None else float("nan")
         self.bar.set_postfix(best=f"{best:.4f}", hit=f"{c['cache_hits'] / max(done, 1):.0%}",
                              failed=c["failed"], refresh=False)
-        self.bar.update(c["evaluated"] - self.bar.n)  # redraws at most every 0.1 s
+        # screened: programs that cost an evaluation (with hurdles, many only the rung's)
+        self.bar.update(c["screened"] - self.bar.n)  # redraws at most every 0.1 s
 
     def close(self) -> None:
         self.bar.close()

@@ -1,0 +1,51 @@
+"""Progressive hurdles: screen a child on a cheap rung before paying for its full evaluation.
+
+With `evaluation.hurdles` on, every child is first trained on the rung (evaluator.rungs: each
+task at `rung_fraction` of its steps, all seeds, the usual divergence checks). It goes on to
+the full evaluation only if its rung score reaches the hurdle: the `hurdle_quantile` of the
+rung scores of its island's current population. A child that does not is *stopped*: it gets
+no fitness, its rung result is stored apart (run store table `rungs`), and it never enters
+the population, so it can never be selected as a parent or be taken for a full fitness.
+
+Why progressive hurdles (So et al. 2019, used with AutoML-Zero's regularized evolution) and
+not successive halving (Jamieson & Talwalkar 2016; asynchronous: ASHA):
+- The driver is steady-state and asynchronous: one child at a time, results in any order.
+  A hurdle is a statistic of the population as it is when the rung result arrives, so no
+  child ever waits for a cohort; synchronous halving needs batches, and ASHA's bar (the top
+  1/eta of every rung result so far) is set mostly by the many poor children, not by the
+  programs a child has to beat to matter.
+- Regularized evolution only breeds from the population, through tournaments of T members.
+  With T = 8, a child below the population's median wins a tournament it is drawn into
+  with probability below 0.5^7 (< 1%), so it would almost never have become a parent: the
+  population's own rung scores are the right bar, and they rise as the population does.
+- Halving gains most when a rung can be continued into the next (checkpointed training);
+  here a rung is a compressed schedule that cannot be resumed (evaluator.rungs), so there is
+  one rung, and a passing child is trained again from scratch.
+
+Initial programs skip the hurdle (the population needs them) but run the rung too, so every
+program in the population has a rung score; members that have none (full-fitness cache
+hits) do not count towards the hurdle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def population_hurdle(rung_scores: Iterable[float | None], quantile: float) -> float | None:
+    """The `quantile` of the population's rung scores (a score some member reached), or
+    None -- no hurdle -- when no member has one."""
+    scores = [s for s in rung_scores if s is not None]
+    if not scores:
+        return None
+    return float(np.quantile(scores, quantile, method="lower"))
+
+
+def clears(status: str, rung_score: float | None, hurdle: float | None) -> bool:
+    """A finished rung reaches the hurdle; a failed rung (diverged, timed out, invalid)
+    never does."""
+    if status != "ok" or rung_score is None:
+        return False
+    return hurdle is None or rung_score >= hurdle

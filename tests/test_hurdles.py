@@ -1,0 +1,262 @@
+"""Progressive hurdles: the rung suite, rung bookkeeping in the store, and that a rung score is
+never taken for a fitness (selection, best, funnel, inspect), also across stop/resume."""
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from optsearch.cli.inspect_list import ranked
+from optsearch.cli.main import main
+from optsearch.evaluator import fake_backend
+from optsearch.evaluator.fake_backend import FakeBackend, FakeFitness
+from optsearch.evaluator.rungs import rung_suite
+from optsearch.evaluator.serial_backend import SerialBackend
+from optsearch.evaluator.suites import Suite
+from optsearch.primitives.reference import load_reference, reference_text
+from optsearch.search.config import Config, ConfigError, from_dict
+from optsearch.search.distill.funnel import top_distinct
+from optsearch.search.driver import resume_run, start_run
+from optsearch.search.hurdles import clears, population_hurdle
+from optsearch.search.stats import run_stats
+
+ADAMW = load_reference("adamw")
+CANDIDATES = ("SELECT id, island, epoch, parent_id, mutation, program, status, source, "
+              "duplicate_of, fitness_json, aggregate FROM candidates ORDER BY id")
+RUNGS = ("SELECT candidate_id, status, aggregate, fitness_json, hurdle, passed, source, "
+         "duplicate_of FROM rungs ORDER BY candidate_id")
+
+
+def hurdle_config(budget=60, seed=0, **search):
+    config = Config()
+    config.search.population_size, config.search.tournament_size = 8, 3
+    config.search.budget, config.search.seed = budget, seed
+    for key, value in search.items():
+        setattr(config.search, key, value)
+    config.evaluation.backend = "fake"
+    config.evaluation.hurdles = True
+    return config.validate()
+
+
+def tables(run_dir):
+    with sqlite3.connect(os.path.join(run_dir, "run.sqlite")) as conn:
+        return conn.execute(CANDIDATES).fetchall(), conn.execute(RUNGS).fetchall()
+
+
+def finished(driver):
+    driver.run()
+    driver.backend.close()
+    stats = run_stats(driver.store)
+    state = driver.store.load_state("search")
+    driver.store.close()
+    return stats, state
+
+
+def untimed(fitness) -> dict:
+    d = fitness.to_dict() | {"cost_s": 0}
+    d["tasks"] = {k: t | {"seconds": 0} for k, t in d["tasks"].items()}
+    return d
+
+
+# -- the rung ------------------------------------------------------------------------------
+
+def test_rung_suite_cuts_only_the_steps_and_keeps_config_overrides():
+    """A rung task is the full task at fewer steps: batch size and other overrides stay."""
+    full = Suite.custom("x", [("teacher_student", 0, {"batch_size": 64}), ("digits_mlp", 0)])
+    rung = rung_suite(full, 0.25)
+    assert list(rung.tasks) == list(full.tasks)  # same task keys: same data, same report
+    for key, task in full.tasks.items():
+        short = rung.tasks[key]
+        assert short.config.steps == max(1, round(task.config.steps * 0.25))
+        assert short.config.batch_size == task.config.batch_size
+        assert {**vars(short.config), "steps": 0} == {**vars(task.config), "steps": 0}
+    assert rung.tasks["teacher_student@0,batch_size=64"].config.batch_size == 64
+    assert rung.version != full.version  # its cached fitness and baseline are its own
+    with pytest.raises(ValueError):
+        rung_suite(full, 0.0)
+
+
+def test_rung_has_its_own_adamw_baseline_and_leaves_full_results_unchanged(tmp_path):
+    """AdamW scores 1.0 on the rung (normalised at the rung's length), and a backend that also
+    serves the rung gives exactly the full fitness it gave without one."""
+    plain = SerialBackend(suite="test", seeds=(0, 1), cache_dir=tmp_path)
+    both = SerialBackend(suite="test", seeds=(0, 1), cache_dir=tmp_path, rung_fraction=0.5)
+    lion = reference_text("lion")
+    results = {}
+    for name, backend, rung in (("plain", plain, False), ("full", both, False),
+                                ("rung", both, True), ("adamw", both, True)):
+        backend.submit(0, reference_text("adamw") if name == "adamw" else lion, rung=rung)
+        [(_, results[name], _)] = backend.poll()
+    assert untimed(results["plain"]) == untimed(results["full"])
+    assert results["adamw"].aggregate == pytest.approx(1.0)
+    assert results["rung"].suite_version == both.rung_suite.version != both.suite.version
+    steps = {k: t.steps for k, t in results["rung"].tasks.items()}
+    assert steps == {k: t.config.steps for k, t in both.rung_suite.tasks.items()}
+    with pytest.raises(ValueError):
+        plain.submit(1, lion, rung=True)  # made without a rung: never silently full
+
+
+def test_hurdle_is_a_population_quantile_and_failures_never_clear_it():
+    assert population_hurdle([None, 3.0, 1.0, 2.0, None], 0.5) == 2.0
+    assert population_hurdle([None, None], 0.5) is None
+    assert clears("ok", 2.0, 2.0) and not clears("ok", 1.9, 2.0)
+    assert clears("ok", 0.1, None)  # nothing to clear yet
+    assert not clears("diverged", 0.0, None)
+
+
+def test_config_rejects_bad_rung_settings():
+    for bad in ({"rung_fraction": 1.0}, {"rung_fraction": 0.0}, {"hurdle_quantile": 1.5}):
+        with pytest.raises(ConfigError, match="evaluation"):
+            from_dict({"evaluation": bad})
+
+
+# -- the search ----------------------------------------------------------------------------
+
+def test_counts_add_up_and_every_candidate_went_rung_then_full_or_stopped(tmp_path):
+    """Each program that costs an evaluation is counted once against the budget; a full
+    evaluation only follows a rung result that cleared the hurdle it was held against."""
+    stats, _state = finished(start_run(str(tmp_path / "r"), hurdle_config(budget=120), ADAMW))
+    assert stats["screened"] == 120 and stats["in_flight"] == 0
+    assert stats["proposed"] == (stats["invalid"] + stats["unchanged"] + stats["cache_hits"]
+                                 + stats["screened"])
+    assert 0 < stats["stopped"] and stats["evaluated"] < stats["screened"]
+    candidates, rungs = tables(str(tmp_path / "r"))
+    rung = {r[0]: r for r in rungs}
+    for c in candidates:
+        cid, mutation, status, source = c[0], c[4], c[6], c[7]
+        if source == "evaluated":  # a full evaluation: it ran (or found cached) a passed rung
+            assert rung[cid][5] == 1
+            hurdle = rung[cid][4]
+            assert mutation == "init" or hurdle is None or rung[cid][2] >= hurdle
+        if status == "stopped":
+            assert c[9] is None and c[10] is None  # no fitness at all
+            if source != "twin":
+                assert rung[cid][5] == 0 and (rung[cid][1] != "ok" or rung[cid][2] < rung[cid][4])
+    assert stats["rung_evaluated"] == sum(r[6] == "evaluated" for r in rungs)
+    assert stats["evaluated"] == sum(c[7] == "evaluated" for c in candidates)
+
+
+@pytest.fixture
+def inflated_rungs(monkeypatch):
+    """Rung scores 100x any fitness: if anything ranked by a rung score, a stopped child would
+    come out on top."""
+    real = fake_backend.fake_fitness
+
+    def fitness(text, rung=False):
+        f = real(text, rung)
+        return FakeFitness(f.status, f.aggregate * 100) if rung else f
+
+    monkeypatch.setattr(fake_backend, "fake_fitness", fitness)
+
+
+def test_selection_best_funnel_and_inspect_never_use_a_rung_score(tmp_path, inflated_rungs,
+                                                                 capsys):
+    run_dir = str(tmp_path / "r")
+    stats, state = finished(start_run(run_dir, hurdle_config(budget=80), ADAMW))
+    candidates, rungs = tables(run_dir)
+    stopped = {c[0] for c in candidates if c[6] == "stopped"}
+    full = {c[0]: c[10] for c in candidates if c[10] is not None}
+    assert stopped and max(r[2] for r in rungs) > 10 * max(full.values())
+    population = state["islands"][0]["population"]
+    assert not stopped & set(population) and set(population) <= set(full)
+    assert stats["best_fitness"] == max(full.values()) and stats["best_id"] not in stopped
+    from optsearch.search.store import RunStore
+    store = RunStore.open(run_dir, readonly=True)
+    assert not stopped & {r["id"] for r in top_distinct(store, 10)}
+    assert not stopped & {r["id"] for r in ranked(store, distinct=False)}
+    store.close()
+    assert main(["inspect", run_dir, "list", "--json", "--all", "--top", "1000"]) == 0
+    rows = json.loads(capsys.readouterr().out)["candidates"]
+    assert rows and all(r["fitness"] <= max(full.values()) for r in rows)
+    assert not stopped & {r["id"] for r in rows}
+
+
+def test_the_population_keeps_its_rung_scores_across_a_resume(tmp_path):
+    """The hurdle after a resume is computed from the same rung scores as before it."""
+    driver = start_run(str(tmp_path / "r"), hurdle_config(budget=30), ADAMW)
+    driver.run()
+    before = [(ind.id, ind.fitness, ind.rung) for ind in driver.islands[0].population]
+    driver.close()
+    driver = resume_run(str(tmp_path / "r"))
+    after = [(ind.id, ind.fitness, ind.rung) for ind in driver.islands[0].population]
+    driver.close()
+    assert before == after and all(rung is not None for _, _, rung in after)
+
+
+@pytest.mark.parametrize("stops", [(1,), (8, 9), (9, 2, 17, 30)])
+def test_stop_in_the_middle_of_a_rung_and_resume_reproduces_the_uninterrupted_run(tmp_path,
+                                                                                  stops):
+    """Stops land after proposals (rung not yet submitted), after rung results (full not yet
+    submitted) and after full results; nothing committed is lost, nothing is redone twice."""
+    config = hurdle_config(budget=50, seed=5, restart_plateau=12)
+    finished(start_run(str(tmp_path / "full"), config, ADAMW))
+    path = str(tmp_path / "stopped")
+    driver = start_run(path, config, ADAMW)
+    for stop in stops:
+        steps = []
+
+        def hook(d, steps=steps, stop=stop):
+            steps.append(1)
+            if len(steps) == stop:
+                raise KeyboardInterrupt
+
+        driver.on_step = hook
+        with pytest.raises(KeyboardInterrupt):
+            driver.run()
+        kept = tables(path)
+        driver.store.close()
+        driver = resume_run(path)
+        assert tables(path) == kept
+    finished(driver)
+    assert tables(path) == tables(str(tmp_path / "full"))
+
+
+def test_a_rung_step_killed_before_its_commit_is_redone_identically(tmp_path):
+    config = hurdle_config(budget=40, seed=3)
+    finished(start_run(str(tmp_path / "full"), config, ADAMW))
+    for kill_at in (12, 13, 27):
+        path = str(tmp_path / f"killed{kill_at}")
+        driver = start_run(path, config, ADAMW)
+        save, calls = driver.store.save_state, []
+
+        def dying_save(name, value, save=save, calls=calls, kill_at=kill_at):
+            calls.append(name)
+            if len(calls) == kill_at:
+                raise SystemExit("killed inside a transaction")
+            save(name, value)
+
+        driver.store.save_state = dying_save
+        with pytest.raises(SystemExit):
+            driver.run()
+        driver.store.close()
+        finished(resume_run(path))
+        assert tables(path) == tables(str(tmp_path / "full"))
+
+
+def test_asynchronous_workers_with_hurdles_keep_counts_consistent(tmp_path):
+    def factory(ev):
+        return FakeBackend(workers=4, order="random", seed=2, rung_fraction=ev.rung_fraction)
+
+    driver = start_run(str(tmp_path / "r"), hurdle_config(budget=80, islands=2), ADAMW,
+                       backend_factory=factory)
+    stats, _ = finished(driver)
+    assert stats["screened"] == 80 and stats["in_flight"] == 0
+    assert stats["proposed"] == (stats["invalid"] + stats["unchanged"] + stats["cache_hits"]
+                                 + stats["screened"])
+
+
+def test_inspect_stats_reports_hurdles_and_duplicates(tmp_path, capsys):
+    config = tmp_path / "h.toml"
+    config.write_text("[search]\npopulation_size = 8\ntournament_size = 3\nbudget = 40\n\n"
+                      "[evaluation]\nbackend = \"fake\"\nhurdles = true\n")
+    run_dir = str(tmp_path / "run")
+    assert main(["search", "--config", str(config), "--out", run_dir, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", run_dir, "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["screened"] == 40 and stats["stopped"] > 0
+    assert 0 < stats["removed_by_structural_hash"] < 1
+    assert main(["inspect", run_dir, "stats"]) == 0
+    text = capsys.readouterr().out
+    assert "stopped at the hurdle" in text and "by the structural hash" in text
