@@ -1,25 +1,25 @@
 """Progressive hurdles: the rung suite, rung bookkeeping in the store, and that a rung score is
 never taken for a fitness (selection, best, funnel, inspect), also across stop/resume."""
 
+import dataclasses
 import json
 import os
 import sqlite3
 
 import pytest
 
-from optsearch.cli.inspect_list import ranked
 from optsearch.cli.main import main
 from optsearch.evaluator import fake_backend
-from optsearch.evaluator.fake_backend import FakeBackend, FakeFitness
+from optsearch.evaluator.fake_backend import FakeBackend
 from optsearch.evaluator.rungs import rung_suite
 from optsearch.evaluator.serial_backend import SerialBackend
 from optsearch.evaluator.suites import Suite
 from optsearch.primitives.reference import load_reference, reference_text
 from optsearch.search.config import Config, ConfigError, from_dict
-from optsearch.search.distill.funnel import top_distinct
 from optsearch.search.driver import resume_run, start_run
 from optsearch.search.hurdles import clears, population_hurdle
 from optsearch.search.stats import run_stats
+from optsearch.search.store import RunStore
 
 ADAMW = load_reference("adamw")
 CANDIDATES = ("SELECT id, island, epoch, parent_id, mutation, program, status, source, "
@@ -143,9 +143,9 @@ def inflated_rungs(monkeypatch):
     come out on top."""
     real = fake_backend.fake_fitness
 
-    def fitness(text, rung=False):
-        f = real(text, rung)
-        return FakeFitness(f.status, f.aggregate * 100) if rung else f
+    def fitness(text, seeds=(), rung=None):
+        f = real(text, seeds, rung)
+        return f if rung is None else dataclasses.replace(f, aggregate=f.aggregate * 100)
 
     monkeypatch.setattr(fake_backend, "fake_fitness", fitness)
 
@@ -161,10 +161,10 @@ def test_selection_best_funnel_and_inspect_never_use_a_rung_score(tmp_path, infl
     population = state["islands"][0]["population"]
     assert not stopped & set(population) and set(population) <= set(full)
     assert stats["best_fitness"] == max(full.values()) and stats["best_id"] not in stopped
-    from optsearch.search.store import RunStore
     store = RunStore.open(run_dir, readonly=True)
-    assert not stopped & {r["id"] for r in top_distinct(store, 10)}
-    assert not stopped & {r["id"] for r in ranked(store, distinct=False)}
+    assert not stopped & {r["id"] for r in store.ranked(evaluated_only=True, k=10)}  # funnel
+    assert not stopped & {r["id"] for r in store.ranked(distinct=False)}
+    assert store.winner() is None or store.winner().candidate_id not in stopped
     store.close()
     assert main(["inspect", run_dir, "list", "--json", "--all", "--top", "1000"]) == 0
     rows = json.loads(capsys.readouterr().out)["candidates"]
@@ -236,7 +236,8 @@ def test_a_rung_step_killed_before_its_commit_is_redone_identically(tmp_path):
 
 def test_asynchronous_workers_with_hurdles_keep_counts_consistent(tmp_path):
     def factory(ev):
-        return FakeBackend(workers=4, order="random", seed=2, rung_fraction=ev.rung_fraction)
+        return FakeBackend(workers=4, seeds=range(ev.seeds), order="random", seed=2,
+                           rung_fraction=ev.rung_fraction)
 
     driver = start_run(str(tmp_path / "r"), hurdle_config(budget=80, islands=2), ADAMW,
                        backend_factory=factory)
