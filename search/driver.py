@@ -224,9 +224,8 @@ class Driver:
         """Hold a rung result against its island's hurdle: on to the full evaluation, or stop.
         Initial programs always go on (the population starts from them)."""
         is_init = cand.op == "init"
-        population = self.islands[cand.island].population
         hurdle = None if is_init else population_hurdle(
-            (ind.rung for ind in population), self.config.evaluation.hurdle_quantile)
+            self.islands[cand.island].population, self.config.evaluation.hurdle_quantile)
         passed = is_init or clears(rung.status, rung.aggregate, hurdle)
         self.store.insert_rung(
             candidate_id=cand.id, status=rung.status, aggregate=rung.aggregate,
@@ -239,20 +238,24 @@ class Driver:
             return
         del self.pending[cand.id]
         self._release_keys(cand)
-        self._stop(cand, "rung" if source == "evaluated" else source, duplicate_of)
+        self._stop(cand, "rung" if source == "evaluated" else source, duplicate_of,
+                   rung.aggregate)
         for twin in self.waiting.pop(cand.id, []):
-            self._stop(twin, "twin", cand.id)
+            self._stop(twin, "twin", cand.id, None)
 
-    def _stop(self, cand: Candidate, source: str, duplicate_of: int | None) -> None:
-        """A candidate stopped at the hurdle: no fitness, no place in the population."""
+    def _stop(self, cand: Candidate, source: str, duplicate_of: int | None,
+              rung_score: float | None) -> None:
+        """A candidate stopped at the hurdle: it has no fitness, and joins the population
+        ranked below every program that has one (search.hurdles)."""
         spent = source == "rung"
         self.counters["stopped"] += 1
         self.counters["screened" if spent else "cache_hits"] += 1
         self.store.update_candidate(cand.id, status="stopped", source=source,
                                     duplicate_of=duplicate_of, finished_at=time.time())
+        ind = Individual(cand.id, cand.program, selection_value(None), cand.structural_hash,
+                         rung_score)
         island = self.islands[cand.island]
-        if spent:
-            island.tell_stopped()
+        island.tell(ind, cand.epoch, False, spent)
         self._maybe_restart(island)
 
     def _finish(self, cand: Candidate, fitness: Fitness, worker: str) -> None:

@@ -26,7 +26,8 @@ class Individual:
     fitness: float  # higher is better; failures are -inf
     structural_hash: str
     # Score on the cheap rung (search.hurdles), if it ran one: sets the hurdle for later
-    # children, never used to rank (selection sees `fitness` only).
+    # children, never used to rank (selection sees `fitness` only; a child stopped at the
+    # hurdle has no fitness, -inf, and ranks last).
     rung: float | None = None
 
 
@@ -113,11 +114,6 @@ class RegularizedEvolution:
             self.population.append(individual)
         while len(self.population) > self.P:
             self.population.popleft()  # the oldest dies
-
-    def tell_stopped(self) -> None:
-        """A child stopped at the hurdle: no fitness, so it does not enter the population, but
-        it was evaluated (on the rung) without improving on the best."""
-        self.since_improvement += 1
 
     def plateaued(self, evaluations: int) -> bool:
         return evaluations > 0 and self.since_improvement >= evaluations

@@ -3,9 +3,13 @@
 With `evaluation.hurdles` on, every child is first trained on the rung (evaluator.rungs: each
 task at `rung_fraction` of its steps, all seeds, the usual divergence checks). It goes on to
 the full evaluation only if its rung score reaches the hurdle: the `hurdle_quantile` of the
-rung scores of its island's current population. A child that does not is *stopped*: it gets
-no fitness, its rung result is stored apart (run store table `rungs`), and it never enters
-the population, so it can never be selected as a parent or be taken for a full fitness.
+rung scores of the members of its island's population that have a fitness. A child that does
+not is *stopped*: it gets no fitness, and its rung result is stored apart (run store table
+`rungs`), so nothing can take it for a fitness. It still joins the population like any
+child, so the population ages exactly as without hurdles (one death per child), but it ranks
+below every member that has a fitness (selection_value(None) = -inf): it becomes a parent
+only if a tournament draws no evaluated member -- which is how a population of poor
+children still drifts, as in plain regularized evolution.
 
 Why progressive hurdles (So et al. 2019, used with AutoML-Zero's regularized evolution) and
 not successive halving (Jamieson & Talwalkar 2016; asynchronous: ASHA):
@@ -18,26 +22,31 @@ not successive halving (Jamieson & Talwalkar 2016; asynchronous: ASHA):
   With T = 8, a child below the population's median wins a tournament it is drawn into
   with probability below 0.5^7 (< 1%), so it would almost never have become a parent: the
   population's own rung scores are the right bar, and they rise as the population does.
+  Ranking a stopped child last changes a tournament only when that child would have won it,
+  which is what `scripts/bench/hurdles.py` measures ("cost of being wrong").
 - Halving gains most when a rung can be continued into the next (checkpointed training);
   here a rung is a compressed schedule that cannot be resumed (evaluator.rungs), so there is
   one rung, and a passing child is trained again from scratch.
 
 Initial programs skip the hurdle (the population needs them) but run the rung too, so every
-program in the population has a rung score; members that have none (full-fitness cache
-hits) do not count towards the hurdle.
+evaluated member has a rung score; members that have none (full-fitness cache hits, twins)
+or no fitness (stopped children) do not count towards the hurdle; with no such member there
+is no hurdle.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
 
 
-def population_hurdle(rung_scores: Iterable[float | None], quantile: float) -> float | None:
-    """The `quantile` of the population's rung scores (a score some member reached), or
-    None -- no hurdle -- when no member has one."""
-    scores = [s for s in rung_scores if s is not None]
+def population_hurdle(population: Iterable, quantile: float) -> float | None:
+    """The `quantile` of the rung scores of the members that have a fitness (a score one of
+    them reached), or None -- no hurdle -- when none has both."""
+    scores = [ind.rung for ind in population
+              if ind.rung is not None and math.isfinite(ind.fitness)]
     if not scores:
         return None
     return float(np.quantile(scores, quantile, method="lower"))
