@@ -1,7 +1,7 @@
 """Progressive hurdles: programs screened per minute (on vs off) and the cost of being wrong.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m scripts.bench.hurdles [--slice-min 2] [--slices 2]
-        [--children 200] [--backend ray] [--workers 2] [--out DIR]
+        [--children 200] [--wrong-minutes 20] [--backend ray] [--workers 2] [--out DIR]
 
 1. Throughput. Two default searches (AdamW warm start, default suite, same seed), one with
    `evaluation.hurdles` off and one on, run in interleaved slices of `--slice-min` minutes
@@ -122,16 +122,20 @@ def _fingerprint(program) -> str:
         return "none"
 
 
-def evaluate_both(backend, texts: list) -> list:
-    """(rung fitness, full fitness) of every program, through the search's own backend."""
+def evaluate_both(backend, texts: list, minutes: float) -> list:
+    """(rung fitness, full fitness) of the programs, in order, through the search's own
+    backend, for as many as finish within `minutes` (the children are in random order, so
+    the ones that finish are a fair sample)."""
     for i, text in enumerate(texts):
         backend.submit(-1 - i, text, True)
         backend.submit(i, text)
     results: dict = {}
-    while len(results) < 2 * len(texts):
+    deadline = time.monotonic() + 60 * minutes
+    while len(results) < 2 * len(texts) and time.monotonic() < deadline:
         for job_id, fitness, _ in backend.poll(1.0):
             results[job_id] = fitness
-    return [(results[-1 - i], results[i]) for i in range(len(texts))]
+    return [(results[-1 - i], results[i]) for i in range(len(texts))
+            if i in results and -1 - i in results]
 
 
 def cost_of_wrong(run_dir: str, args) -> dict:
@@ -142,20 +146,21 @@ def cost_of_wrong(run_dir: str, args) -> dict:
     known |= {"s:" + ind.structural_hash for ind in members}
     children = draw_children(island, known, args.children, args.seed + 1)
     t0 = time.monotonic()
-    pairs = evaluate_both(driver.backend, children)
+    pairs = evaluate_both(driver.backend, children, args.wrong_minutes)
     cost_s = time.monotonic() - t0
     driver.close()
     full_members = [ind.fitness for ind in members if np.isfinite(ind.fitness)]
     if not full_members:
         raise SystemExit("the hurdles-on search has no population yet: run longer slices")
     top_quartile = float(np.quantile(full_members, 0.75))
-    rungs = [ind.rung for ind in members]
     top = [i for i, (_, f) in enumerate(pairs) if f.status == "ok" and f.aggregate >= top_quartile]
-    result = {"children": len(children), "population": len(members),
+    result = {"children_drawn": len(children), "children": len(pairs),
+              "population": len(members),
+              "population_with_fitness": len(full_members),
               "top_quartile_fitness": top_quartile, "children_in_top_quartile": len(top),
               "evaluation_wall_s": cost_s, "by_quantile": {}}
     for q in QUANTILES:
-        hurdle = population_hurdle(rungs, q)
+        hurdle = population_hurdle(members, q)
         passed = [clears(r.status, r.aggregate, hurdle) for r, _ in pairs]
         missed = [i for i in top if not passed[i]]
         result["by_quantile"][str(q)] = {
@@ -218,6 +223,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slice-min", type=float, default=2.0)
     ap.add_argument("--slices", type=int, default=2, help="slices per mode (ABBA order)")
     ap.add_argument("--children", type=int, default=200)
+    ap.add_argument("--wrong-minutes", type=float, default=20.0,
+                    help="time cap for evaluating the children (rung and full)")
     ap.add_argument("--backend", default="ray", choices=("ray", "serial"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
