@@ -18,7 +18,7 @@ import torch
 
 from optsearch.primitives.codegen import compile_program
 from optsearch.primitives.export import export_source
-from optsearch.primitives.export_template import FOREACH, FOREACH_INPLACE, INPLACE, SINGLE
+from optsearch.primitives.export.ops import FOREACH, FOREACH_INPLACE, INPLACE, SINGLE
 from optsearch.primitives.pool import POOL
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
 
@@ -774,19 +774,25 @@ def test_compiled_step_does_not_recompile_when_a_scheduler_changes_lr(Lion):
 # ----------------------------------------------------------------------------- CLI
 
 def test_cli_exports_a_file_and_a_run_directory(tmp_path, capsys):
+    """A file exports as is; a run directory exports its winner (the run store's)."""
     from optsearch.cli.main import main
     from optsearch.primitives.reference import reference_text
+    from optsearch.search.store import RunStore
 
     out = tmp_path / "opt.py"
     assert main(["export", "lion", "-o", str(out), "--class-name", "MyLion"]) == 0
     cls = load_class(out.read_text(), "MyLion")
     params = make_params()
     run(cls(params), params, 2)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "best.py").write_text(reference_text("signum"))
-    assert main(["export", str(run_dir), "-o", str(tmp_path / "best_opt.py")]) == 0
-    assert "class " in (tmp_path / "best_opt.py").read_text()
+    store = RunStore.create(str(tmp_path / "run"), "")
+    with store.transaction():
+        store.insert_candidate(id=1, island=0, epoch=0, parent_id=None, mutation="init",
+                               detail="", program=reference_text("signum"), structural_hash="h1",
+                               fingerprint="f1", status="ok", source="evaluated", aggregate=1.0,
+                               proposed_at=0.0)
+    store.close()
+    assert main(["export", str(tmp_path / "run"), "-o", str(tmp_path / "best_opt.py")]) == 0
+    assert "class Signum(torch.optim.Optimizer)" in (tmp_path / "best_opt.py").read_text()
 
 
 def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys):
