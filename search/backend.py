@@ -22,14 +22,16 @@ def worker_count(ev: EvaluationConfig) -> int:
     return ev.workers or os.cpu_count() or 1
 
 
-def backend_for(ev: EvaluationConfig) -> Backend:
-    """The backend the config names (with hurdles on, it also serves the rung); raises
-    evaluator.backends.BackendUnavailable for an unknown backend kind or suite."""
+def backend_for(ev: EvaluationConfig, suite=None) -> Backend:
+    """The backend the config names (with hurdles on, it also serves the rung); on `suite`
+    instead (a name or Suite: the funnel's larger tasks) it serves full evaluations only.
+    Raises evaluator.backends.BackendUnavailable for an unknown backend kind or suite."""
     options = {"delay_s": ev.fake_delay_s} if ev.backend == "fake" else {}
-    if ev.hurdles:
+    if ev.hurdles and suite is None:
         options["rung_fraction"] = ev.rung_fraction
     return make_backend(ev.backend, workers=worker_count(ev), address=ev.address or None,
-                        suite=ev.suite, seeds=tuple(range(ev.seeds)), **options)
+                        suite=ev.suite if suite is None else suite, seeds=tuple(range(ev.seeds)),
+                        **options)
 
 
 def open_shared_cache(ev: EvaluationConfig) -> FitnessCache | None:

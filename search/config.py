@@ -110,6 +110,22 @@ class Config:
                  "evaluation.hurdle_quantile must be in [0, 1]")
         return self
 
+    def with_overrides(self, **values) -> Config:
+        """A validated copy with some keys replaced, named without their section (every key
+        name is unique across sections): `config.with_overrides(budget=40, backend="serial")`.
+        A value of None leaves the key as it is (an option the user did not give)."""
+        sections = {name: dataclasses.replace(getattr(self, name))
+                    for name in ("search", "mutation", "evaluation")}
+        fields = {f.name: (name, f) for name, section in sections.items()
+                  for f in dataclasses.fields(section)}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(f"config: unknown key '{key}'")
+            if value is not None:
+                name, f = fields[key]
+                setattr(sections[name], key, _coerce(value, f.type, f"{name}.{key}"))
+        return Config(**sections).validate()
+
 
 def _require(ok: bool, message: str) -> None:
     if not ok:

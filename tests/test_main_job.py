@@ -39,6 +39,32 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
         format_program(parse((out / "winner.py").read_text()))
 
 
+def test_the_main_job_is_a_library_call_that_reports_through_its_callbacks(
+        tmp_path, monkeypatch, capsys):
+    """The pipeline prints nothing itself: its lines go to `log`, the search goes through the
+    caller's runner (where the CLI keeps its progress bar), and the result says what shipped."""
+    from optsearch.primitives.reference import load_reference
+    from optsearch.search import pipeline
+    from optsearch.search.config import Config
+
+    monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
+    config = Config().with_overrides(backend="serial", suite="test", budget=3)
+    lines, runs = [], []
+
+    def runner(driver, deadline):
+        runs.append(deadline)
+        pipeline.run_to_deadline(driver, deadline)
+
+    out = str(tmp_path / "run")
+    result = pipeline.run_main_job(out, config, load_reference("adamw"), minutes=5,
+                                   top_k=1, runner=runner, log=lines.append)
+    assert capsys.readouterr().out == "" and len(runs) == 1
+    assert lines[0].startswith(f"search: {out}") and "funnel selection:" in lines
+    assert result.shipped in result.table and result.exported == str(tmp_path / "run" /
+                                                                       "optimizer.py")
+    assert result.winner == (tmp_path / "run" / "winner.py").read_text()
+
+
 def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, monkeypatch,
                                                                    capsys):
     # The rule: the post-search pipeline runs on any finished run directory without searching

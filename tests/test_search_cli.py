@@ -64,6 +64,21 @@ def test_default_toml_documents_the_dataclass_defaults():
         assert from_dict(tomllib.load(fh)) == Config()
 
 
+def test_overrides_replace_the_named_keys_only_and_are_validated():
+    """Command-line options and library callers change a config the same way: by key name,
+    None meaning "not given", with the file's own checks; the original is left as it was."""
+    from optsearch.search.config import ConfigError
+
+    base = Config()
+    config = base.with_overrides(budget=7, backend="serial", fake_delay_s=1, seed=None)
+    assert (config.search.budget, config.evaluation.backend) == (7, "serial")
+    assert config.evaluation.fake_delay_s == 1.0 and config.search.seed == base.search.seed
+    assert base.search.budget == Config().search.budget
+    for bad in ({"budget": -1}, {"population": 8}, {"budget": "many"}):
+        with pytest.raises(ConfigError):
+            base.with_overrides(**bad)
+
+
 def test_search_then_inspect_stats(tmp_path, config_file, capsys):
     run_dir = str(tmp_path / "run")
     assert main(["search", "--config", config_file, "--out", run_dir, "--quiet",

@@ -13,6 +13,7 @@ from optsearch.cli.progress import Progress
 from optsearch.evaluator.backends import BACKEND_KINDS, BackendUnavailable
 from optsearch.search.config import ConfigError, load
 from optsearch.search.driver import start_run
+from optsearch.search.pipeline import stop_at
 from optsearch.search.stats import run_stats
 
 
@@ -36,17 +37,12 @@ def add_parser(sub) -> None:
 
 
 def build_config(args):
+    """The config file's settings with the command line's options on top."""
     try:
-        config = load(args.config)
-        s, e = config.search, config.evaluation
-        overrides = [(s, "budget", args.budget), (s, "seed", args.seed), (s, "init", args.init),
-                     (e, "workers", args.workers), (e, "address", args.address),
-                     (e, "backend", args.backend), (e, "suite", args.suite),
-                     (e, "fake_delay_s", args.fake_delay)]
-        for section, key, value in overrides:
-            if value is not None:
-                setattr(section, key, value)
-        return config.validate()
+        return load(args.config).with_overrides(
+            budget=args.budget, seed=args.seed, init=args.init, workers=args.workers,
+            address=args.address, backend=args.backend, suite=args.suite,
+            fake_delay_s=args.fake_delay)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 
@@ -83,10 +79,12 @@ def execute(driver, run_dir: str, quiet: bool = False, deadline: float | None = 
     progress = Progress(None if deadline else driver.budget, driver.counters["screened"],
                         enabled=not quiet)
 
+    stop = stop_at(deadline) if deadline is not None else None
+
     def on_step(d):
         progress(d)
-        if deadline is not None and time.monotonic() > deadline:
-            d.budget = min(d.budget, d.counters["screened"] + len(d.pending))
+        if stop is not None:
+            stop(d)
 
     driver.on_step = on_step
     try:

@@ -57,19 +57,22 @@ def parse_args(argv):
 
 # ---------------------------------------------------------------- searching
 def run_searches(args) -> list[str]:
-    from optsearch.cli.cmd_search import build_config, execute
+    from optsearch.cli.cmd_search import execute
     from optsearch.cli.programs import read_program
     from optsearch.evaluator.backends import BackendUnavailable
+    from optsearch.search.config import ConfigError, load
     from optsearch.search.driver import resume_run, start_run
     from optsearch.search.store import DB_NAME
 
     out = args.out or os.path.join("runs", "rediscovery")
     run_dirs = []
     for seed in args.seeds:
-        ns = argparse.Namespace(config=args.config, budget=args.budget, seed=seed,
-                                init=None, workers=args.workers, address=args.address,
-                                backend=args.backend, suite=args.suite, fake_delay=None)
-        config = build_config(ns)
+        try:
+            config = load(args.config).with_overrides(
+                budget=args.budget, seed=seed, workers=args.workers, address=args.address,
+                backend=args.backend, suite=args.suite)
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
         run_dir = os.path.join(out, f"seed{seed}")
         try:
             if os.path.exists(os.path.join(run_dir, DB_NAME)):
