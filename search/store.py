@@ -246,6 +246,18 @@ class RunStore:
         return self.conn.execute("SELECT * FROM rungs WHERE candidate_id = ?",
                                  (candidate_id,)).fetchone()
 
+    def evaluated_rungs(self) -> list[sqlite3.Row]:
+        """Every rung the backend evaluated (not a cache hit), by candidate id:
+        (candidate_id, fitness_json) of the rung with the candidate's full (aggregate, source)."""
+        return self.conn.execute(
+            "SELECT r.candidate_id, r.fitness_json, c.aggregate, c.source FROM rungs r "
+            "JOIN candidates c ON c.id = r.candidate_id WHERE r.source = 'evaluated' "
+            "ORDER BY r.candidate_id").fetchall()
+
+    def cache_keys(self) -> set[str]:
+        """Every key in the fitness cache, whatever the suite version."""
+        return {row[0] for row in self.conn.execute("SELECT DISTINCT key FROM cache")}
+
     def cache_get(self, key: str, suite_version: str) -> tuple[Fitness, int | None] | None:
         """The cached fitness and the candidate it was evaluated for (None: another run's)."""
         row = self.conn.execute("SELECT * FROM cache WHERE key = ? AND suite_version = ?",

@@ -142,7 +142,7 @@ def cost_of_wrong(run_dir: str, args) -> dict:
     driver = resume_run(run_dir)
     island = driver.islands[0]
     members = list(island.population)
-    known = {k for (k,) in driver.store.conn.execute("SELECT DISTINCT key FROM cache")}
+    known = driver.store.cache_keys()
     known |= {"s:" + ind.structural_hash for ind in members}
     children = draw_children(island, known, args.children, args.seed + 1)
     t0 = time.monotonic()
@@ -193,10 +193,7 @@ def duplicates(run_dir: str) -> dict:
     from optsearch.search.store import RunStore
 
     store = RunStore.open(run_dir, readonly=True)
-    rows = store.conn.execute(
-        "SELECT r.candidate_id, r.fitness_json, c.aggregate, c.source FROM rungs r "
-        "JOIN candidates c ON c.id = r.candidate_id WHERE r.source = 'evaluated' "
-        "ORDER BY r.candidate_id").fetchall()
+    rows = store.evaluated_rungs()
     stats = run_stats(store)
     store.close()
     first: dict = {}
