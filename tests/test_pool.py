@@ -10,7 +10,7 @@ from optsearch.primitives.pool import POOL
 REQUIRED = ["add", "sub", "mul", "div", "max", "min", "power", "interp", "abs", "sign", "sqrt", "square", "cube", "cbrt", "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "reciprocal", "negative", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "clip", "norm", "mean", "dot", "cosine_sim", "clip_by_norm", "pi", "e", "eps"]
 
 
-def test_pool_has_the_design_list_and_at_least_45_entries():
+def test_pool_has_the_required_functions_and_at_least_45_entries():
     assert set(REQUIRED) <= set(POOL) and len(POOL) >= 45
 
 

@@ -69,7 +69,8 @@ def main(argv=None) -> int:
               "(d_in 32, hidden (64,))", file=sys.stderr)
         return 2
     register()
-    return rank_rules.main(argv)
+    return rank_rules.main(argv, prog="python -m scripts.research.ablate_centering",
+                           description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

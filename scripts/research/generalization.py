@@ -52,7 +52,7 @@ TEST_SEED_OFFSET = 1000
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench_generalization", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.research.generalization", description=__doc__.splitlines()[0])
     p.add_argument("programs", nargs="+",
                    help="program file, run directory (its winner) or reference name")
     p.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))

@@ -223,8 +223,8 @@ def report(args, tasks, best, rows) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, prog: str | None = None, description: str | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", required=True, help="NAME[@SCALE][:k=v,...]")
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--aggregate", choices=("mean", "geomean"), default="geomean")

@@ -37,7 +37,7 @@ GOALS = {"sign_momentum": 0.8, "lion": 0.6}  # the goals: >= 4/5 and >= 3/5 seed
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="bench_rediscovery", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.research.rediscovery", description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--budget", type=int, default=800, help="backend evaluations per run")
     p.add_argument("--minutes", type=float, help="optional wall-time cap per run")
