@@ -14,6 +14,7 @@ import os
 
 from optsearch.evaluator.backends import Backend, make_backend
 from optsearch.evaluator.cache import FitnessCache
+from optsearch.evaluator.target_backend import make_target_backend
 from optsearch.search.config import EvaluationConfig
 
 
@@ -25,7 +26,11 @@ def worker_count(ev: EvaluationConfig) -> int:
 def backend_for(ev: EvaluationConfig, suite=None) -> Backend:
     """The backend the config names (with hurdles on, it also serves the rung); on `suite`
     instead (a name or Suite: the funnel's larger tasks) it serves full evaluations only.
-    Raises evaluator.backends.BackendUnavailable for an unknown backend kind or suite."""
+    Raises evaluator.backends.BackendUnavailable for an unknown backend kind or suite, or a
+    target that cannot be used. Target mode (evaluation.target) imitates the target in
+    process, unless a `suite` is asked for."""
+    if ev.target and suite is None:
+        return make_target_backend(ev.target)
     options = {"delay_s": ev.fake_delay_s} if ev.backend == "fake" else {}
     if ev.hurdles and suite is None:
         options["rung_fraction"] = ev.rung_fraction

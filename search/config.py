@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 from optsearch.search.warm_start import parse_factors
 
+# Target mode's warm start: the target's step size is unknown, so the lr sweep spans both
+# sides of the initial program's (1/32 .. 32), not the proxy suites' upper side only.
+TARGET_INIT_LR_FACTORS = "0.03125,0.0625,0.125,0.25,0.5,1,2,4,8,16,32"
+
 
 class ConfigError(ValueError):
     """A configuration the user must fix (the CLI prints it as one line)."""
@@ -65,6 +69,10 @@ class EvaluationConfig:
     address: str = ""  # Ray cluster address; empty starts a local instance
     suite: str = "default"
     seeds: int = 4  # seeds 0..seeds-1 per task
+    # Target mode: fitness = imitation of this optimizer (a program file, a reference name or
+    # an optimizer class such as torch.optim.NAdam) instead of the proxy tasks; it runs in
+    # process, so backend, workers, address, suite and seeds do not apply. "" = off.
+    target: str = ""
     # Optional cross-run evaluator.FitnessCache file. Off by default: cache hits cost no
     # budget, so a shared cache makes a run's course depend on what earlier runs evaluated.
     shared_cache: str = ""
@@ -106,6 +114,8 @@ class Config:
         _require(e.workers >= 0 and e.seeds >= 1,
                  "evaluation.workers must be >= 0 (0 = one per core) and seeds >= 1")
         _require(0.0 < e.rung_fraction < 1.0, "evaluation.rung_fraction must be in (0, 1)")
+        _require(not (e.target and e.hurdles),
+                 "evaluation.hurdles does not apply in target mode (evaluations cost milliseconds)")
         _require(0.0 <= e.hurdle_quantile <= 1.0,
                  "evaluation.hurdle_quantile must be in [0, 1]")
         return self

@@ -11,7 +11,8 @@ from optsearch.cli.errors import UserError
 from optsearch.cli.programs import read_program
 from optsearch.cli.progress import Progress
 from optsearch.evaluator.backends import BACKEND_KINDS, BackendUnavailable
-from optsearch.search.config import ConfigError, load
+from optsearch.evaluator.targets import TargetError, resolve_target
+from optsearch.search.config import TARGET_INIT_LR_FACTORS, ConfigError, load
 from optsearch.search.driver import start_run
 from optsearch.search.pipeline import stop_at
 from optsearch.search.stats import run_stats
@@ -30,6 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="run directory to create (default: runs/<time>-s<seed>)")
     p.add_argument("--backend", choices=BACKEND_KINDS, metavar="serial|ray", help="evaluation backend")
     p.add_argument("--suite", help="proxy-task suite")
+    p.add_argument("--target", metavar="FILE|NAME|MODULE:CLASS",
+                   help="target mode: the fitness is how closely a program imitates this "
+                        "optimizer (a program file, a reference name such as 'lion', or a "
+                        "class such as torch.optim.NAdam); without --config the warm start's "
+                        "lr sweep then spans 1/32..32; see docs/TARGET.md")
     p.add_argument("--init", help="initial program: a file, a reference name, or 'random'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fake-delay", type=float, help=argparse.SUPPRESS)
@@ -39,12 +45,27 @@ def add_parser(sub) -> None:
 def build_config(args):
     """The config file's settings with the command line's options on top."""
     try:
+        # Target mode without a config file: the target's step size is unknown, so the warm
+        # start's lr sweep spans both sides of AdamW's.
+        wide = TARGET_INIT_LR_FACTORS if args.target is not None and args.config is None else None
         return load(args.config).with_overrides(
             budget=args.budget, seed=args.seed, init=args.init, workers=args.workers,
             address=args.address, backend=args.backend, suite=args.suite,
-            fake_delay_s=args.fake_delay)
+            fake_delay_s=args.fake_delay, target=target_spec(args.target), init_lr_factors=wide)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+
+
+def target_spec(spec: str | None) -> str | None:
+    """The --target value as the run's config keeps it: checked now (one-line errors with the
+    user's spelling), a program file by its absolute path (so resume works from anywhere)."""
+    if spec is None:
+        return None
+    try:
+        resolve_target(spec)
+    except TargetError as exc:
+        raise UserError(str(exc)) from None
+    return os.path.abspath(spec) if os.path.isfile(spec) else spec
 
 
 def default_run_dir(seed: int) -> str:

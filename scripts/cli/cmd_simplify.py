@@ -7,7 +7,8 @@ constants to 3 significant digits.
 A run directory gives the run's winner (`RunStore.winner`: the best program of the last
 funnel stage, else the best search fitness -- what the main job simplifies and `optsearch
 export` writes); the measure then uses the run's suite and seeds (config.toml) unless
---suite / --seeds say otherwise.
+--suite / --seeds say otherwise. A target-mode run (evaluation.target) is measured by its
+imitation fitness unless --suite says otherwise.
 """
 
 from __future__ import annotations
@@ -53,6 +54,35 @@ def make_measure(suite: str, seeds: int):
     return measure
 
 
+def make_target_measure(target: str):
+    """measure(program) -> (mean, stderr) over seeds of the imitation fitness of `target`."""
+    from optsearch.evaluator.imitation import imitation_fitness, record_stream
+    from optsearch.evaluator.noise import mean_stderr
+    from optsearch.evaluator.targets import TargetError, resolve_target
+
+    try:
+        stream = record_stream(resolve_target(target))
+    except (TargetError, ValueError) as exc:
+        raise UserError(f"target {target}: {exc}") from None
+
+    def measure(program):
+        fitness = imitation_fitness(program, stream)
+        if not fitness.ok:
+            return (-math.inf, 0.0)
+        mean, err = mean_stderr(fitness)
+        return (mean, 0.0 if math.isnan(err) else err)
+    return measure
+
+
+def run_target(run_dir: str) -> str:
+    """The target of a target-mode run directory ("" for a proxy-task run)."""
+    from optsearch.search.config import ConfigError, load
+    try:
+        return load(os.path.join(run_dir, "config.toml")).evaluation.target
+    except ConfigError:
+        return ""  # run_dir_input reports a broken config
+
+
 def run_dir_input(run_dir: str):
     """(program, where it came from, suite, seeds) of a run directory's winner."""
     suite, seeds = None, None
@@ -88,14 +118,19 @@ def run(args) -> int:
         program, source = read_program(args.file), args.file
     suite = args.suite or suite or "default"
     seeds = args.seeds or seeds or 4
-    measure = None if args.no_eval else make_measure(suite, seeds)
+    target = run_target(args.file) if os.path.isdir(args.file) and not args.suite else ""
+    if args.no_eval:
+        measure, what = None, ""
+    elif target:
+        measure, what = make_target_measure(target), f" (measure: imitation of {target})"
+    else:
+        measure, what = make_measure(suite, seeds), f" (measure: suite {suite}, seeds 0..{seeds - 1})"
     result = simplify(program, measure)
     info = result_dict(result, source)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"simplifying {source}" + ("" if measure is None else
-                                    f" (measure: suite {suite}, seeds 0..{seeds - 1})"))
+    print(f"simplifying {source}{what}")
     for k, step in enumerate(result.trace, 1):
         fit = ""
         if step.fitness_before is not None:

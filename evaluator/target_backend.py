@@ -1,0 +1,71 @@
+"""TargetBackend: target mode's evaluations -- imitation of a target optimizer, in process.
+
+The target's gradient stream is recorded once, when the backend is made; every candidate is
+then scored against it (evaluator.imitation). An evaluation costs milliseconds, less than
+shipping it to a worker would, so jobs run in the calling process inside `poll`, in
+submission order, like the serial backend: a seeded target-mode search is reproducible.
+There is no rung: an evaluation is already cheaper than a proxy-task rung.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+from optsearch.evaluator.backends import Backend, BackendUnavailable
+from optsearch.evaluator.imitation import (
+    DEFAULT_STREAM,
+    StreamSpec,
+    TargetDiverged,
+    imitation_fitness,
+    record_stream,
+)
+from optsearch.evaluator.suites import Suite
+from optsearch.evaluator.targets import TargetError, resolve_target
+
+
+class TargetBackend(Backend):
+    capacity = 1
+    worker_name = "target"
+
+    def __init__(self, target: str, stream: StreamSpec = DEFAULT_STREAM):
+        """target: a program file, a shipped reference name or an optimizer class name
+        (evaluator.targets.resolve_target: raises ProgramError or TargetError)."""
+        self.target = resolve_target(target)
+        self.stream = record_stream(self.target, stream)
+        # No tasks: the version (target and stream) keys cached imitation fitness.
+        self.suite = Suite(f"target:{self.target.label}", {},
+                           version=f"target-{self.target.version}-stream-{stream.version()}")
+        self.seeds = tuple(range(self.stream.seeds))
+        self._queue: collections.deque = collections.deque()
+
+    def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
+        if rung:
+            raise ValueError("target mode has no rung")
+        self._queue.append((job_id, program_text))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def poll(self, timeout_s: float | None = None) -> list:
+        """Evaluate queued jobs in order: at least one, then more while `timeout_s` lasts."""
+        deadline = None if timeout_s is None else time.perf_counter() + timeout_s
+        done = []
+        while self._queue:
+            job_id, text = self._queue.popleft()
+            fitness = imitation_fitness(text, self.stream, self.target.label,
+                                        self.suite.version)
+            done.append((job_id, fitness, self.worker_name))
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return done
+
+
+def make_target_backend(target: str) -> TargetBackend:
+    """A TargetBackend; BackendUnavailable for a target that cannot be used (an invalid
+    program file raises its ProgramError, reported as FILE:LINE: message)."""
+    try:
+        return TargetBackend(target)
+    except (TargetError, TargetDiverged) as exc:
+        raise BackendUnavailable(f"target: {exc}") from None

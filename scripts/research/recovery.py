@@ -1,0 +1,218 @@
+"""Recovery benchmark: does a target-mode search rediscover the optimizer it imitates?
+
+For each target and search seed, a target-mode search (`optsearch search --target T`) runs
+from the AdamW warm start with a budget of evaluations, in one of three variants:
+  default    -- the configured mutation operators (insert, delete, modify, replace);
+  paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0);
+  random     -- pure random search: every evaluation a fresh random program (6 inserts).
+A run has recovered its target when the best program so far
+  - shipped targets: after the exact simplification steps (no rounding, no approximation)
+    is recognised as the target's template, with each (1 - beta) and the lr within 2% of the
+    target's (the target's own recognition gives those);
+  - other targets (program files, torch classes): imitates the target on a held-out run
+    (other seeds, a wider student) with relative update error <= 10%
+    (evaluator.imitation.relative_update_error).
+The best program is checked whenever it changes, at most once per `--check-every`
+evaluations and at the end; a run stops once it has recovered. Evaluations and minutes to
+recovery are those of the recognised program's evaluation (minutes exclude the checks).
+
+    .venv/bin/python -m scripts.research.recovery --targets lion --seeds 0,1,2,3,4 \\
+        --variants default --budget 20000 --results runs/recovery/results.jsonl
+    .venv/bin/python -m scripts.research.recovery --summary runs/recovery/results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+from optsearch.evaluator.imitation import HELD_OUT_STREAM, record_stream, relative_update_error
+from optsearch.evaluator.targets import resolve_target
+from optsearch.primitives.parser import parse
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
+from optsearch.search.config import TARGET_INIT_LR_FACTORS, Config
+from optsearch.search.distill.recognize import recognize
+from optsearch.search.distill.simplify import simplify
+from optsearch.search.driver import start_run
+
+SHIPPED = ("lion", "signum", "adamw", "adam", "rmsprop", "adagrad", "adabelief", "sgdm")
+OWN = ("scripts/research/targets/nesterov.py", "scripts/research/targets/adamax.py")
+BLACK_BOX = ("torch.optim.NAdam",)
+BETA_KEYS = ("beta1", "beta2", "beta", "alpha", "momentum")
+TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
+HELD_OUT_TOLERANCE = 0.10
+VARIANTS = ("default", "paper_ops", "random")
+
+
+def exact_form(program):
+    """The program after simplify's exact steps only: the state before its first
+    approximate step (near-identity ablation, rounding), so no constant is moved."""
+    result = simplify(program)
+    for step in result.trace:
+        if not step.exact:
+            return parse(step.before)
+    return result.program
+
+
+class Criterion:
+    """Has a program recovered the target? (See the module docstring.)"""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.expected = recognize(load_reference(spec)) if spec in REFERENCE_NAMES else None
+        self.held_out = record_stream(resolve_target(spec), HELD_OUT_STREAM)
+
+    def __call__(self, program) -> dict:
+        held_out = relative_update_error(program, self.held_out)
+        out = {"held_out_error": held_out if math.isfinite(held_out) else None}
+        if self.expected is None:
+            return out | {"recovered": held_out <= HELD_OUT_TOLERANCE}
+        found = recognize(exact_form(program))
+        out |= {"recognized": found.name, "hyperparameters": found.hyperparameters}
+        return out | {"recovered": self._matches(found)}
+
+    def _matches(self, found) -> bool:
+        want = self.expected
+        if found.name != want.name:
+            return False
+        for key, value in want.hyperparameters.items():
+            got = found.hyperparameters.get(key)
+            if key in BETA_KEYS:
+                value, got = 1 - value, None if got is None else 1 - got
+            elif key != "lr":
+                continue  # weight decay is not part of the criterion
+            if got is None or abs(got - value) > TOLERANCE * abs(value):
+                return False
+        return True
+
+
+def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, bool]:
+    """(config, warm start?) for one run."""
+    config = Config()
+    config.search.budget, config.search.seed = budget, seed
+    config.evaluation.target = os.path.abspath(spec) if os.path.isfile(spec) else spec
+    config.search.init_lr_factors = TARGET_INIT_LR_FACTORS  # as `optsearch search --target`
+    if variant == "paper_ops":
+        config.mutation.replace_weight = 0.0
+    if variant == "random":  # the population never fills: every evaluation is a random program
+        config.search.population_size = budget + 1
+    return config.validate(), variant != "random"
+
+
+def run_one(spec, variant, seed, budget, out_dir, check_every, criterion,
+            max_minutes=None) -> dict:
+    config, warm = configure(spec, variant, seed, budget)
+    name = os.path.splitext(os.path.basename(spec))[0]
+    run_dir = os.path.join(out_dir, f"{name}-{variant}-s{seed}")
+    driver = start_run(run_dir, config, load_reference("adamw") if warm else None)
+    t0, checks = time.perf_counter(), {"seconds": 0.0, "last": -check_every, "best": None}
+    found: dict = {}
+    seen: dict = {}  # best candidate id -> (evaluations, search seconds) when it was evaluated
+
+    def check(d) -> None:
+        c0 = time.perf_counter()
+        verdict = criterion(d.best.program)
+        checks["seconds"] += time.perf_counter() - c0
+        checks["last"], checks["best"] = d.counters["evaluated"], d.best.id
+        if verdict["recovered"] and not found:
+            evaluations, seconds = seen[d.best.id]
+            found.update(verdict, evaluations=evaluations, minutes=seconds / 60,
+                         candidate=d.best.id)
+            d.budget = d.counters["screened"] + len(d.pending)  # stop: recovered
+
+    def on_step(d) -> None:
+        search_s = time.perf_counter() - t0 - checks["seconds"]
+        if max_minutes is not None and search_s > 60 * max_minutes:
+            d.budget = min(d.budget, d.counters["screened"] + len(d.pending))  # out of time
+        if d.best is None:
+            return
+        if d.best.id not in seen:
+            seen[d.best.id] = (d.counters["evaluated"],
+                               time.perf_counter() - t0 - checks["seconds"])
+        if d.best.id != checks["best"] and d.counters["evaluated"] - checks["last"] >= check_every:
+            check(d)
+
+    driver.on_step = on_step
+    try:
+        driver.run()
+        if driver.best is not None and driver.best.id != checks["best"]:
+            check(driver)
+        final = criterion(driver.best.program) if driver.best is not None else {}
+    finally:
+        driver.close()
+    search_s = time.perf_counter() - t0 - checks["seconds"]
+    return {"target": spec, "variant": variant, "seed": seed, "budget": budget,
+            "max_minutes": max_minutes, "load_1min": os.getloadavg()[0],
+            "evaluated": driver.counters["evaluated"], "search_minutes": search_s / 60,
+            "check_minutes": checks["seconds"] / 60, "recovered": bool(found),
+            "evaluations_to_recovery": found.get("evaluations"),
+            "minutes_to_recovery": found.get("minutes"),
+            "best_fitness": driver.best.fitness if driver.best else None,
+            "final": final, "run_dir": run_dir}
+
+
+def summarize(path: str) -> None:
+    rows: dict = {}
+    with open(path) as fh:
+        for line in fh:
+            r = json.loads(line)
+            rows.setdefault((r["target"], r["variant"]), []).append(r)
+    print("| target | variant | recovered | evaluations to recovery (mean ± s.e.) | "
+          "minutes to recovery | evaluated per run | final best (recognised) |")
+    print("|---|---|---|---|---|---|---|")
+    for (target, variant), runs in sorted(rows.items()):
+        hit = [r for r in runs if r["recovered"]]
+        ev = _mean_se([r["evaluations_to_recovery"] for r in hit])
+        mins = _mean_se([r["minutes_to_recovery"] for r in hit])
+        names = sorted({str(r["final"].get("recognized", "-")) for r in runs})
+        print(f"| {target} | {variant} | {len(hit)}/{len(runs)} | {ev} | {mins} | "
+              f"{_mean_se([r['evaluated'] for r in runs])} | {', '.join(names)} |")
+
+
+def _mean_se(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.3g}"
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return f"{mean:.3g} ± {math.sqrt(var / len(values)):.2g}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--targets", default=",".join(SHIPPED + OWN + BLACK_BOX))
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--variants", default="default")
+    p.add_argument("--budget", type=int, default=20_000)
+    p.add_argument("--check-every", type=int, default=100)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="also stop a run after this many minutes of search (a shared machine)")
+    p.add_argument("--out", default="runs/recovery")
+    p.add_argument("--results", default=None, help="JSON lines file (default OUT/results.jsonl)")
+    p.add_argument("--summary", metavar="RESULTS", help="print the table of a results file")
+    args = p.parse_args()
+    if args.summary:
+        summarize(args.summary)
+        return
+    results = args.results or os.path.join(args.out, "results.jsonl")
+    os.makedirs(args.out, exist_ok=True)
+    for spec in args.targets.split(","):
+        criterion = Criterion(spec)
+        for variant in args.variants.split(","):
+            for seed in map(int, args.seeds.split(",")):
+                row = run_one(spec, variant, seed, args.budget, args.out, args.check_every,
+                              criterion, args.max_minutes)
+                with open(results, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                print(json.dumps({k: row[k] for k in ("target", "variant", "seed", "evaluated",
+                                                      "recovered", "evaluations_to_recovery",
+                                                      "minutes_to_recovery")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
