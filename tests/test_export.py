@@ -438,6 +438,39 @@ def test_program4_exports_with_one_state_buffer():
     assert all(list(opt.state[p]) == ["v"] for p in params)
 
 
+@pytest.mark.parametrize("name", ["adamw", "adam", "lion", "adabelief", "rmsprop"])
+def test_docstring_equations_are_the_algebra_of_the_program(name):
+    """The docstring's equations come from the same program -> sympy conversion as simplify and
+    recognise (`symbolic.to_sympy`): with every numbered hyperparameter at its default, each
+    shown equation takes to_sympy's value at random points."""
+    import re
+
+    import sympy
+
+    from optsearch.primitives.symbolic import to_sympy
+
+    program = load_reference(name)
+    doc = ast.get_docstring(ast.parse(export_source(program)))
+    defaults = dict(item.split("=") for item in
+                    re.search(r"^Defaults: (.*)\.$", doc, re.MULTILINE).group(1).split(", "))
+    equations = doc[doc.index("Update equations"):doc.index("Defaults:")]
+    shown = dict(re.findall(r"^    (\w+) (?:=|<-) (.+)$", equations, re.MULTILINE))
+    sym = to_sympy(program)
+    expected = {"update": sym.update, **{program.slots[k]: e for k, e in sym.states.items()}}
+    assert set(shown) - {program.weight} == set(expected)
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        point = {n: float(torch.randn((), generator=rng)) for n in program.params}
+        point[program.lr] = abs(point[program.lr])
+        names = {n: sympy.Symbol(n) for n in [*program.params, *defaults]}
+        at = {names[n]: v for n, v in point.items()} | {names[c]: float(v)
+                                                       for c, v in defaults.items() if c != "lr"}
+        for key, expr in expected.items():
+            doc_value = sympy.sympify(shown[key], locals=names).subs(at)
+            program_value = expr.subs({sym.symbols[n]: v for n, v in point.items()})
+            assert float(doc_value) == pytest.approx(float(program_value), rel=1e-9), key
+
+
 # ----------------------------------------------------------------------------- optimizer API
 
 @pytest.mark.parametrize("program, foreach, state_dtype", [

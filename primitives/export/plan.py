@@ -56,7 +56,7 @@ def _needs_tensor(spec: Spec, graph, uniform: set[int]):
     return kinds, returns, bad
 
 
-def infer_kinds(spec: Spec):
+def _kinds_and_uniform_slots(spec: Spec):
     """Fixed point: a live slot is uniform (0-d state) unless something needs it as a tensor."""
     uniform = set(live_state_slots(spec.program))
     graph = build_graph(spec.program)
@@ -94,7 +94,7 @@ def _uses(plan: Plan, n: int, elided=frozenset()) -> dict:
 
 
 def make_plan(spec: Spec) -> Plan:
-    kinds, returns, uniform = infer_kinds(spec)
+    kinds, returns, uniform = _kinds_and_uniform_slots(spec)
     reads, _ = _ssa_reads(spec)
     for rs in reads.values():
         for r in rs:
