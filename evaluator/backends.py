@@ -35,6 +35,7 @@ class Backend:
     suite = None   # the evaluator.suites.Suite every job is evaluated on
     seeds: tuple = DEFAULT_SEEDS
     rung_suite = None   # the cheap rung (made with rung_fraction), or None
+    lr_sweep = 1        # step sizes per evaluation (evaluator.lr_sweep); keys cached fitness
 
     def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
         raise NotImplementedError

@@ -111,6 +111,7 @@ class Fitness:
     message: str = ""       # why it failed (the ProgramError, exception or failing task)
     suite: str = ""
     suite_version: str = ""
+    lr_factor: float = 1.0  # the step multiplier an lr sweep chose (evaluator.lr_sweep)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -155,11 +156,12 @@ class Fitness:
         return {"status": self.status, "aggregate": self.aggregate,
                 "tasks": {k: t.to_dict() for k, t in self.tasks.items()},
                 "seeds": list(self.seeds), "cost_s": self.cost_s, "message": self.message,
-                "suite": self.suite, "suite_version": self.suite_version}
+                "suite": self.suite, "suite_version": self.suite_version,
+                **({"lr_factor": self.lr_factor} if self.lr_factor != 1.0 else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> Fitness:
         tasks = {k: TaskFitness.from_dict(t) for k, t in d.get("tasks", {}).items()}
         return cls(d["status"], float(d["aggregate"]), tasks, tuple(d.get("seeds", ())),
                    float(d.get("cost_s", 0.0)), d.get("message", ""), d.get("suite", ""),
-                   d.get("suite_version", ""))
+                   d.get("suite_version", ""), float(d.get("lr_factor", 1.0)))

@@ -43,10 +43,11 @@ KILL_GRACE_S = 30.0       # beyond the cooperative time limit before the driver 
 @ray.remote
 class EvalWorker:
     def __init__(self, index: int, suite, seeds, data: dict, device: str, time_limit_s,
-                 rung=None):
+                 rung=None, lr_sweep: int = 1):
         import torch
         torch.set_num_threads(1)      # one actor per core: intra-op threads would oversubscribe
         self.suite, self.seeds, self.device = suite, tuple(seeds), device
+        self.lr_sweep = lr_sweep
         # rung: None or (rung suite, its time limit); its tasks use the same data
         self.fidelity = {False: (suite, time_limit_s)} | ({True: rung} if rung else {})
         # `data` arrives from the object store as read-only views; copy once to own them.
@@ -63,7 +64,7 @@ class EvalWorker:
     def evaluate(self, program_text: str, baseline: dict, rung: bool = False):
         suite, time_limit_s = self.fidelity[rung]
         fitness = evaluate(program_text, suite, self.seeds, self.device, self.data,
-                           time_limit_s, baseline)
+                           time_limit_s, baseline, self.lr_sweep)
         return fitness, self.name, time.time()
 
 
@@ -72,19 +73,20 @@ class RayBackend(Backend):
     the baseline, hard_timeout_s (default time_limit_s + KILL_GRACE_S), max_task_retries,
     niceness (of the workers of a Ray instance this backend starts; None keeps Ray's default
     of 15, which makes the search yield the CPU to everything else on a shared machine),
-    rung_fraction (also serve rung jobs: evaluator.rungs)."""
+    rung_fraction (also serve rung jobs: evaluator.rungs), lr_sweep (step sizes per
+    evaluation: evaluator.lr_sweep)."""
 
     def __init__(self, workers=None, address=None, suite="default", seeds=DEFAULT_SEEDS,
                  time_limit_s=DEFAULT_TIME_LIMIT_S, device=None, cache_dir=None,
                  hard_timeout_s=None, max_task_retries=MAX_TASK_RETRIES, niceness=None,
-                 rung_fraction=None):
+                 rung_fraction=None, lr_sweep=1):
         self._owns_ray = _init_ray(address, workers, niceness)
         resources = ray.cluster_resources()
         self.workers = int(workers or resources.get("CPU", os.cpu_count() or 1))
         gpus = resources.get("GPU", 0.0)
         self.device = device or ("cuda" if gpus > 0 else "cpu")
         self.suite, self.seeds = resolve_suite(suite), tuple(int(s) for s in seeds)
-        self.time_limit_s = time_limit_s
+        self.time_limit_s, self.lr_sweep = time_limit_s, lr_sweep
         self._rung = None
         if rung_fraction is not None:
             self.rung_suite = rung_suite(self.suite, rung_fraction)
@@ -121,7 +123,7 @@ class RayBackend(Backend):
     def _new_actor(self, index: int):
         return EvalWorker.options(**self._options).remote(
             index, self.suite, self.seeds, self._data_ref, self.device, self.time_limit_s,
-            self._rung)
+            self._rung, self.lr_sweep)
 
     def worker_pids(self) -> list[int]:
         """Process id of every actor (waits for them to start)."""

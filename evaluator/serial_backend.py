@@ -22,8 +22,9 @@ class SerialBackend(Backend):
 
     def __init__(self, suite="default", seeds=DEFAULT_SEEDS,
                  time_limit_s=DEFAULT_TIME_LIMIT_S, device="cpu", cache_dir=None,
-                 rung_fraction=None):
+                 rung_fraction=None, lr_sweep=1):
         self.suite, self.seeds = resolve_suite(suite), tuple(seeds)
+        self.lr_sweep = lr_sweep
         self.time_limit_s, self.device = time_limit_s, device
         self.data = self.suite.load_data()   # the rung's tasks use the same data
         self.baseline = baseline_metrics(self.suite, self.seeds, device, self.data, cache_dir)
@@ -53,7 +54,7 @@ class SerialBackend(Backend):
             job_id, text, rung = self._queue.popleft()
             suite, baseline, time_limit_s = self._fidelity[rung]
             fitness = evaluate(text, suite, self.seeds, self.device, self.data, time_limit_s,
-                               baseline)
+                               baseline, self.lr_sweep)
             done.append((job_id, fitness, self.worker_name))
             if deadline is not None and time.perf_counter() >= deadline:
                 break

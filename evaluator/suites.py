@@ -13,6 +13,9 @@ out manifests: per named entry its task, scale, task hash and any overrides; per
 entry its key, config fingerprint and data hash. Both layouts stay as they are because
 caches on disk were written with them, and a new layout would silently orphan those.
 A `Suite` holds task objects only, so it pickles to Ray workers.
+
+`S@10` and `S@100` name the meta-validation suites (the funnel's stages): suite S's tasks,
+with their overrides, at ~10x and ~100x scale (`Suite.scaled`); `resolve_suite` reads them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from optsearch.proxy_tasks.base import config_hash
 def task_key(name: str, scale: int) -> str:
     """How a task is named in a Fitness: the plain name at search scale, `name@scale` else."""
     return name if scale == 1 else f"{name}@{scale}"
+
+
+META_SCALES = (10, 100)   # the meta-validation scales every task defines
 
 
 class Suite:
@@ -56,6 +62,9 @@ class Suite:
     def scaled(cls, base_suite: str, scale: int) -> Suite:
         """The meta-validation suite `base@scale`: the named suite `base@scale` when one is
         declared, else the base suite's tasks at `scale` (10 or 100) with their overrides."""
+        if scale not in META_SCALES:
+            raise KeyError(f"suite {base_suite}@{scale}: the scale must be one of "
+                           f"{', '.join(map(str, META_SCALES))}")
         named = f"{base_suite}@{scale}"
         if named in proxy_tasks.SUITES:
             return cls.named(named)
@@ -106,9 +115,20 @@ def _tasks(entries) -> dict:
 
 
 def resolve_suite(suite) -> Suite:
-    return suite if isinstance(suite, Suite) else Suite.named(suite)
+    """A Suite, a suite name (`default`) or a meta-validation name (`default@10`) -> Suite."""
+    if isinstance(suite, Suite):
+        return suite
+    base, at, scale = str(suite).partition("@")
+    if not at:
+        return Suite.named(base)
+    if not scale.isdigit():
+        raise KeyError(f"suite {suite!r}: expected NAME@SCALE with SCALE one of "
+                       f"{', '.join(map(str, META_SCALES))}")
+    return Suite.scaled(base, int(scale))
 
 
-def evaluation_version(suite: Suite, seeds) -> str:
-    """What a cached fitness depends on besides the program: the suite and the seeds."""
-    return f"{suite.version}/seeds={','.join(str(int(s)) for s in seeds)}"
+def evaluation_version(suite: Suite, seeds, lr_sweep: int = 1) -> str:
+    """What a cached fitness depends on besides the program: the suite, the seeds and the
+    number of step sizes swept (evaluator.lr_sweep)."""
+    sweep = f"/lr_sweep={lr_sweep}" if lr_sweep > 1 else ""
+    return f"{suite.version}/seeds={','.join(str(int(s)) for s in seeds)}{sweep}"

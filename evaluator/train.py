@@ -25,8 +25,10 @@ def compile_checked(program):
     return compile_program(program, batch_dims=1)
 
 
-def run_tasks(rule, suite, seeds, device="cpu", data=None, time_limit_s=None) -> dict:
-    """Raw TaskResults (task key -> TaskResult), stopping at the first failing task.
+def run_tasks(rule, suite, seeds, device="cpu", data=None, time_limit_s=None,
+              groups: int = 1) -> dict:
+    """Raw TaskResults (task key -> TaskResult), stopping at the first failing task (with
+    member groups, `ProxyTask.run(groups=...)`: the first task on which every group failed).
 
     The time limit is shared: each task gets what the previous ones left over.
     """
@@ -35,7 +37,9 @@ def run_tasks(rule, suite, seeds, device="cpu", data=None, time_limit_s=None) ->
     for key, task in suite.tasks.items():
         task_data = data[key] if data is not None else task.load_data()
         remaining = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        result = task.run(rule, list(seeds), task_data, device=device, time_limit_s=remaining)
+        extra = {"groups": groups} if groups > 1 else {}
+        result = task.run(rule, list(seeds), task_data, device=device, time_limit_s=remaining,
+                          **extra)
         if result.status == "ok" and not all(math.isfinite(m) for m in result.metric):
             result.status = "diverged"   # belt and braces: a non-finite metric is a failure
         results[key] = result

@@ -29,6 +29,10 @@ class TaskResult:
     seconds: float
     # every metric the task measured ({"error": [...], "loss": [...]}); `metric` is one of them
     details: dict = field(default_factory=dict)
+    # with member groups (run(groups=G)): each group's own status and steps; `status` is "ok"
+    # while any group is
+    group_status: list[str] | None = None
+    group_steps: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,14 @@ class ProxyTask:
         """Per-seed evaluation metrics (name -> [K]); config.metric selects the fitness."""
         raise NotImplementedError
 
+    def repeat_batch(self, batch, groups: int):
+        """A batch of K seeds for `groups` copies of those seeds (the groups of an lr sweep
+        see the same data, drawn once): every tensor's leading member dim repeated. A task
+        whose batch also carries tensors shared by all members overrides this."""
+        if isinstance(batch, torch.Tensor):
+            return batch.repeat(groups, *[1] * (batch.dim() - 1))
+        return tuple(self.repeat_batch(part, groups) for part in batch)
+
     # ---- shared ------------------------------------------------------------------------
     def fingerprint(self) -> dict:
         """What the suite version hashes: task identity, code revision and the full config.
@@ -89,16 +101,23 @@ class ProxyTask:
             h.update(arr.tobytes())
         return h.hexdigest()[:16]
 
-    def run(self, rule, seeds, data, device="cpu", time_limit_s=None, observe=None) -> TaskResult:
+    def run(self, rule, seeds, data, device="cpu", time_limit_s=None, observe=None,
+            groups: int = 1) -> TaskResult:
         """Train `seeds` with `rule`; `observe(step, params)`, if given, is called after each
-        update (diagnostics such as scripts/research/diag_hidden_biases.py; the search passes none)."""
+        update (diagnostics such as scripts/research/diag_hidden_biases.py; the search passes none).
+
+        groups > 1: `seeds` is K seeds repeated `groups` times, one contiguous group per
+        program of an lr sweep (evaluator.lr_sweep). The groups see the same batches (drawn
+        once) and diverge independently: a diverged group's members report the failure
+        metric and the others train on. Members never interact (the loss is a sum of
+        per-member losses), so a group's numbers are those its program gets alone."""
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(1)   # one worker per core: intra-op threads would oversubscribe
         # Adam's second moment decays into denormal floats late in training; on x86 CPUs
         # denormal arithmetic is ~10x slower, which made AdamW cost 2-3x more than Signum.
         torch.set_flush_denormal(True)
         try:
-            return _train(self, rule, list(seeds), data, device, time_limit_s, observe)
+            return _train(self, rule, list(seeds), data, device, time_limit_s, observe, groups)
         finally:
             torch.set_flush_denormal(False)
             torch.set_num_threads(previous_threads)
@@ -124,14 +143,30 @@ def _apply_rule(rule, params, state, lr: float) -> None:
             state[name] = tuple(new_state)
 
 
-def _train(task, rule, seeds, data, device, time_limit_s, observe=None) -> TaskResult:
+def _diverged(losses, limit, groups) -> torch.Tensor:
+    """Per group: any member's loss non-finite or above the limit (compared in float64,
+    as Python compares the float32 loss with the limit)."""
+    per_group = losses.detach().double().reshape(groups, -1)
+    return (~torch.isfinite(per_group) | (per_group > limit)).any(dim=1)
+
+
+def _batches(task, seeds, tensors, device, groups):
+    """The batch stream; with groups (the same seeds repeated), drawn for one group only."""
+    if groups == 1:
+        return task.batches(seeds, tensors, device)
+    one_group = task.batches(seeds[:len(seeds) // groups], tensors, device)
+    return lambda: task.repeat_batch(one_group(), groups)
+
+
+def _train(task, rule, seeds, data, device, time_limit_s, observe=None, groups=1) -> TaskResult:
     cfg, t0 = task.config, time.perf_counter()
+    died = [None] * groups   # the step at which each group diverged
     tensors = _to_tensors(data, device)
     params = task.init_params(seeds, device)
     for p in params.values():
         p.requires_grad_(True)
     state = {n: tuple(torch.zeros_like(p) for _ in range(rule.n_slots)) for n, p in params.items()}
-    next_batch = task.batches(seeds, tensors, device)
+    next_batch = _batches(task, seeds, tensors, device, groups)
     warmup = round(cfg.warmup_frac * cfg.steps)
     limit = None
     for step in range(cfg.steps):
@@ -140,14 +175,22 @@ def _train(task, rule, seeds, data, device, time_limit_s, observe=None) -> TaskR
         losses = task.loss(params, next_batch())
         if limit is None:
             limit = cfg.divergence_factor * losses.detach().abs().max().item()
-        worst = losses.detach().max().item()
-        if not math.isfinite(worst) or worst > limit:
-            return _failed(task, seeds, "diverged", step, t0)
+        if groups == 1:
+            worst = losses.detach().max().item()
+            if not math.isfinite(worst) or worst > limit:
+                return _failed(task, seeds, "diverged", step, t0)
+        else:
+            for g in _diverged(losses, limit, groups).nonzero().flatten().tolist():
+                died[g] = step if died[g] is None else died[g]
+            if all(d is not None for d in died):
+                return _failed(task, seeds, "diverged", step, t0)
         losses.sum().backward()   # sum of per-seed losses: each seed gets its own gradient
         _apply_rule(rule, params, state, warmup_cosine(step, cfg.steps, warmup))
         if observe is not None:
             observe(step, params)
-    return _finish(task, seeds, params, tensors, cfg.steps, t0)
+    if groups == 1:
+        return _finish(task, seeds, params, tensors, cfg.steps, t0)
+    return _finish_groups(task, seeds, params, tensors, cfg.steps, t0, died)
 
 
 def _finish(task, seeds, params, tensors, steps, t0) -> TaskResult:
@@ -159,6 +202,25 @@ def _finish(task, seeds, params, tensors, steps, t0) -> TaskResult:
     details = {k: [float(x) for x in v] for k, v in metrics.items()}
     return TaskResult([float(x) for x in chosen], task.lower_is_better, "ok", steps,
                       time.perf_counter() - t0, details)
+
+
+def _finish_groups(task, seeds, params, tensors, steps, t0, died) -> TaskResult:
+    """Per-group outcome: a group that diverged, or ends non-finite, reports the failure
+    metric for its members; the run is "ok" while one group is."""
+    with torch.no_grad():
+        metrics = {k: v.double().cpu().numpy() for k, v in task.evaluate(params, tensors).items()}
+    chosen = metrics[task.config.metric].reshape(len(died), -1)
+    status, group_steps = [], []
+    for g, step in enumerate(died):
+        ok = step is None and bool(np.all(np.isfinite(chosen[g])))
+        status.append("ok" if ok else "diverged")
+        group_steps.append(steps if step is None else step)
+        if not ok:
+            chosen[g] = task.config.failure_metric
+    details = {k: [float(x) for x in v] for k, v in metrics.items()}
+    return TaskResult([float(x) for x in chosen.ravel()], task.lower_is_better,
+                      "ok" if "ok" in status else "diverged", steps, time.perf_counter() - t0,
+                      details, status, group_steps)
 
 
 def config_hash(obj) -> str:

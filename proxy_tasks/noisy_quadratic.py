@@ -96,6 +96,10 @@ class NoisyQuadratic(ProxyTask):
             return buf.pop(), data["h"], data["target"], data["loss_scale"], data.get("basis")
         return next_batch
 
+    def repeat_batch(self, batch, groups):
+        noise, *shared = batch   # h, target, loss_scale and basis are the same for everyone
+        return (noise.repeat(groups, 1), *shared)
+
     def loss(self, params, batch):
         noise, h, target, loss_scale, basis = batch
         d = _eigen_coordinates(params["w"] - target, basis)

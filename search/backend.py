@@ -34,6 +34,8 @@ def backend_for(ev: EvaluationConfig, suite=None) -> Backend:
     options = {"delay_s": ev.fake_delay_s} if ev.backend == "fake" else {}
     if ev.hurdles and suite is None:
         options["rung_fraction"] = ev.rung_fraction
+    if ev.lr_sweep > 1 and suite is None and ev.backend != "fake":
+        options["lr_sweep"] = ev.lr_sweep   # the funnel re-checks stored programs as they are
     return make_backend(ev.backend, workers=worker_count(ev), address=ev.address or None,
                         suite=ev.suite if suite is None else suite, seeds=tuple(range(ev.seeds)),
                         **options)

@@ -73,6 +73,9 @@ class EvaluationConfig:
     # an optimizer class such as torch.optim.NAdam) instead of the proxy tasks; it runs in
     # process, so backend, workers, address, suite and seeds do not apply. "" = off.
     target: str = ""
+    # N > 1: score each candidate at its best of N step sizes (evaluator.lr_sweep), and store
+    # it with the chosen step folded into its lr constant. 1 = the program's own step.
+    lr_sweep: int = 1
     # Optional cross-run evaluator.FitnessCache file. Off by default: cache hits cost no
     # budget, so a shared cache makes a run's course depend on what earlier runs evaluated.
     shared_cache: str = ""
@@ -118,6 +121,9 @@ class Config:
                  "evaluation.hurdles does not apply in target mode (evaluations cost milliseconds)")
         _require(0.0 <= e.hurdle_quantile <= 1.0,
                  "evaluation.hurdle_quantile must be in [0, 1]")
+        _require(e.lr_sweep >= 1, "evaluation.lr_sweep must be >= 1 (1 = no sweep)")
+        _require(e.lr_sweep == 1 or e.seeds >= 2,
+                 "evaluation.lr_sweep > 1 needs seeds >= 2 (one half chooses, one reports)")
         return self
 
     def with_overrides(self, **values) -> Config:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optsearch.evaluator.fitness import Fitness
+from optsearch.evaluator.lr_sweep import with_lr_factor
 from optsearch.evaluator.suites import evaluation_version
 from optsearch.primitives.hashing import fingerprint, structural_hash
 from optsearch.primitives.parser import parse
@@ -86,10 +87,12 @@ class Driver:
         self.islands = [RegularizedEvolution(s.population_size, s.tournament_size, mutator,
                                              initials, s.random_init_statements)
                         for _ in range(s.islands)]
-        self.cache = StoreCache(store, evaluation_version(backend.suite, backend.seeds))
+        self.cache = StoreCache(store, evaluation_version(backend.suite, backend.seeds,
+                                                          getattr(backend, "lr_sweep", 1)))
         self.shared_cache = open_shared_cache(config.evaluation)
         self.hurdles = config.evaluation.hurdles
-        self.rung_cache = (StoreCache(store, evaluation_version(backend.rung_suite, backend.seeds))
+        self.rung_cache = (StoreCache(store, evaluation_version(backend.rung_suite, backend.seeds,
+                                                                getattr(backend, "lr_sweep", 1)))
                            if self.hurdles else None)
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.next_island = self.next_id = 0
@@ -278,12 +281,13 @@ class Driver:
         self.counters["evaluated" if evaluated else "cache_hits"] += 1
         self.counters["screened"] += evaluated
         self.counters["failed"] += evaluated and not fitness.ok
+        program, shash, folded = _folded(cand, fitness)
         self.store.update_candidate(
             cand.id, status=fitness.status, source=source, duplicate_of=duplicate_of,
             fitness_json=json.dumps(fitness.to_dict()), aggregate=fitness.aggregate,
-            finished_at=time.time(), cost_s=cost_s, worker=worker)
-        ind = Individual(cand.id, cand.program, selection_value(fitness.aggregate),
-                         cand.structural_hash, self.rung_scores.pop(cand.id, None))
+            finished_at=time.time(), cost_s=cost_s, worker=worker, **folded)
+        ind = Individual(cand.id, program, selection_value(fitness.aggregate), shash,
+                         self.rung_scores.pop(cand.id, None))
         island = self.islands[cand.island]
         island.tell(ind, cand.epoch, cand.op == "init", evaluated)
         if fitness.ok and (self.best is None or ind.fitness > self.best.fitness):
@@ -359,6 +363,17 @@ class Driver:
             rung = job_id < 0
             cand = self.pending[rung_job(job_id) if rung else job_id]
             self.backend.submit(job_id, cand.text, rung)
+
+
+def _folded(cand: Candidate, fitness: Fitness) -> tuple[Program, str, dict]:
+    """The program as stored: with an lr sweep's chosen step folded into its lr constant, so
+    the stored program alone reproduces the run its fitness comes from. Returns the program,
+    its structural hash and the store columns that change (none without a sweep)."""
+    if fitness.lr_factor == 1.0:
+        return cand.program, cand.structural_hash, {}
+    program = with_lr_factor(cand.program, fitness.lr_factor)
+    shash = structural_hash(program)
+    return program, shash, {"program": format_program(program), "structural_hash": shash}
 
 
 class _IndividualLoader:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from optsearch.primitives.program import Program, Statement
+from optsearch.evaluator.lr_sweep import with_lr_factor
+from optsearch.primitives.program import Program
 
 
 def parse_factors(text: str) -> tuple[float, ...]:
@@ -27,39 +28,6 @@ def parse_factors(text: str) -> tuple[float, ...]:
     if len(set(factors)) != len(factors):
         raise ValueError(f"duplicate factors: {text!r}")
     return factors
-
-
-def _lr_constant_statement(program: Program) -> int | None:
-    """Index of the first `x = lr * c` (or `c * lr`) that reads the lr input itself."""
-    for i, stmt in enumerate(program.statements):
-        if stmt.op == "mul" and program.lr in stmt.args:
-            other = stmt.args[1] if stmt.args[0] == program.lr else stmt.args[0]
-            if not isinstance(other, str):
-                return i
-        if stmt.target == program.lr:
-            return None  # lr is overwritten before any constant scales it
-    return None
-
-
-def with_lr_factor(program: Program, factor: float) -> Program:
-    """The program with its step size times `factor`.
-
-    Scales the constant of `lr = lr * c` when there is one (AdamW, Lion: the program keeps its
-    form), else multiplies the returned update by the factor in a last statement."""
-    if factor == 1.0:
-        return program
-    statements = list(program.statements)
-    index = _lr_constant_statement(program)
-    if index is not None:
-        stmt = statements[index]
-        # 12 significant digits: 0.001 * 15 is stored as 0.015, not 0.015000000000000001
-        args = tuple(a if isinstance(a, str) else float(f"{a * factor:.12g}")
-                     for a in stmt.args)
-        statements[index] = Statement(stmt.target, stmt.op, args)
-    else:
-        update = program.returns[0]
-        statements.append(Statement(update, "mul", (update, float(factor))))
-    return program.replace_statements(statements)
 
 
 def lr_sweep(program: Program, factors: tuple[float, ...]) -> list[Program]:

@@ -1,0 +1,204 @@
+"""Proxy fidelity: does the search fitness predict the 10x meta-validation fitness?
+
+A fixed panel of programs is scored twice: by the search fitness (the suite the search
+runs on, plain or step-size-swept) and by the meta-validation fitness (the same suite's
+tasks at 10x, the funnel's first stage). The figure is Spearman's rank correlation between
+the two, over the whole panel and among the programs the search would keep (search
+fitness >= --top). Selection happens at the top, so that second number is the one that
+says whether the search optimizes something that generalizes.
+
+The panel (written once by `panel`, then fixed):
+  - the shipped references (primitives/programs/*.py) at step-size factors 1 and 16
+    (the default suite tunes AdamW to ~15x its constant, so the panel spans tuned and
+    untuned rules);
+  - the hand-kept winners of earlier searches (scripts/research/winners/*.py);
+  - a sample of a real search population: distinct finished programs of a run directory,
+    evenly spaced in rank.
+
+Sub-commands (results are appended to OUT/results.jsonl, one line per evaluation; a
+program already scored with the same settings is skipped, so every step can be resumed):
+
+  python -m scripts.bench.fidelity panel --run RUN_DIR      # writes OUT/panel/*.py
+  python -m scripts.bench.fidelity meta --suite default --seeds 1 --first-seed 0
+  python -m scripts.bench.fidelity search --suite default --lr-sweep 5
+  python -m scripts.bench.fidelity report                    # markdown table of rho
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from optsearch.evaluator.evaluate import evaluate
+from optsearch.evaluator.lr_sweep import with_lr_factor
+from optsearch.evaluator.suites import resolve_suite
+from optsearch.primitives.parser import parse
+from optsearch.primitives.printer import format_program
+from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
+
+OUT = "bench_out/fidelity"
+REFERENCE_FACTORS = (1.0, 16.0)
+PANEL_REFERENCES = tuple(n for n in REFERENCE_NAMES if n != "program4")  # program4 is Lion
+WINNERS = Path(__file__).resolve().parents[1] / "research" / "winners"
+META_TIME_LIMIT_S = 3600.0    # the 10x suite on a loaded machine; a timeout is not a score
+
+
+def write_panel(out: Path, run_dir: str | None, sample: int) -> list[Path]:
+    """The panel's program files, named `NN_origin.py`, in a fixed order."""
+    programs = [(f"{name}_x{factor:g}", with_lr_factor(load_reference(name), factor))
+                for name in PANEL_REFERENCES for factor in REFERENCE_FACTORS]
+    programs += [(f"winner_{p.stem}", parse(p.read_text())) for p in sorted(WINNERS.glob("*.py"))]
+    if run_dir:
+        programs += population_sample(run_dir, sample)
+    folder = out / "panel"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (name, program) in enumerate(programs):
+        path = folder / f"{i:02d}_{name}.py"
+        path.write_text(format_program(program))
+        paths.append(path)
+    return paths
+
+
+def population_sample(run_dir: str, k: int) -> list[tuple[str, object]]:
+    """k distinct finished programs of a search run, evenly spaced in rank (best first)."""
+    from optsearch.search.distill.funnel import top_distinct
+    from optsearch.search.store import RunStore
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        rows = top_distinct(store, 10_000)
+    finally:
+        store.close()
+    picks = sorted({round(i) for i in np.linspace(0, len(rows) - 1, k)}) if rows else []
+    return [(f"search_c{rows[i]['id']}", parse(rows[i]["program"])) for i in picks]
+
+
+def panel(out: Path, pattern: str = "*") -> list[Path]:
+    return sorted((out / "panel").glob(f"{pattern}.py"))
+
+
+def _rows(out: Path) -> list[dict]:
+    path = out / "results.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def score_panel(out: Path, kind: str, suite_name: str, seeds: tuple, lr_sweep: int = 1,
+                pattern: str = "*") -> None:
+    """Evaluate every panel program not yet scored with these settings; append the results.
+
+    Meta-validation rows are per seed (a seed's aggregate is paired with AdamW on that seed,
+    so seeds scored in separate runs combine by a geometric mean); search rows use all
+    `seeds` at once, as the search does."""
+    suite = resolve_suite(suite_name if kind == "search" else f"{suite_name}@10")
+    limit = META_TIME_LIMIT_S if kind == "meta" else None
+    done = {(r["program"], r["kind"], r["suite"], tuple(r["seeds"]), r["lr_sweep"])
+            for r in _rows(out)}
+    for path in panel(out, pattern):
+        if (path.stem, kind, suite_name, seeds, lr_sweep) in done:
+            continue
+        t0 = time.perf_counter()
+        fitness = evaluate(path.read_text(), suite, seeds, time_limit_s=limit,
+                           lr_sweep=lr_sweep)
+        row = {"program": path.stem, "kind": kind, "suite": suite_name, "seeds": list(seeds),
+               "lr_sweep": lr_sweep, "aggregate": fitness.aggregate, "status": fitness.status,
+               "seed_aggregates": fitness.seed_aggregates(),
+               "wall_s": round(time.perf_counter() - t0, 2),
+               "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+        with open(out / "results.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"{kind} {suite_name} N={lr_sweep}: {path.stem}: {fitness.aggregate:.3f} "
+              f"({fitness.status}, {row['wall_s']} s)", flush=True)
+
+
+def ranks(values) -> np.ndarray:
+    """Average ranks (ties share the mean rank), as Spearman's rho needs them."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    r = np.empty(len(values))
+    r[order] = np.arange(len(values), dtype=float)
+    for v in np.unique(values):
+        tied = values == v
+        r[tied] = r[tied].mean()
+    return r
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho: Pearson's correlation of the ranks (nan when either side is constant)."""
+    rx, ry = ranks(x), ranks(y)
+    if len(rx) < 3 or rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def meta_fitness(rows) -> dict:
+    """(suite, program) -> (meta-validation fitness, seeds): the geometric mean of every
+    scored seed's aggregate (0 when any seed failed)."""
+    per_seed: dict = {}
+    for r in rows:
+        if r["kind"] == "meta":
+            per_seed.setdefault((r["suite"], r["program"]), {}).update(
+                zip(r["seeds"], r["seed_aggregates"]))
+    out = {}
+    for key, by_seed in per_seed.items():
+        values = np.array(list(by_seed.values()))
+        value = 0.0 if values.min() <= 0 else float(np.exp(np.log(values).mean()))
+        out[key] = (value, tuple(sorted(by_seed)))
+    return out
+
+
+def report(out: Path, top: float) -> None:
+    """Markdown: rho between each search-fitness definition and meta-validation, per suite."""
+    rows = _rows(out)
+    meta = meta_fitness(rows)
+    print("| suite | search fitness | meta seeds | n | rho (all) | n top | rho (top) |")
+    print("|---|---|---|---|---|---|---|")
+    definitions = sorted({(r["suite"], r["lr_sweep"], len(r["seeds"])) for r in rows
+                          if r["kind"] == "search"})
+    for suite, n_sweep, n_seeds in definitions:
+        pairs = [(r["aggregate"], meta[(suite, r["program"])]) for r in rows
+                 if r["kind"] == "search" and (r["suite"], r["lr_sweep"], len(r["seeds"]))
+                 == (suite, n_sweep, n_seeds) and (suite, r["program"]) in meta]
+        if not pairs:
+            continue
+        x = np.array([p[0] for p in pairs])
+        y = np.array([p[1][0] for p in pairs])
+        meta_seeds = sorted({len(p[1][1]) for p in pairs})
+        kept = x >= top
+        definition = "plain" if n_sweep == 1 else f"lr-swept N={n_sweep}"
+        print(f"| {suite} | {definition}, {n_seeds} seeds | {'/'.join(map(str, meta_seeds))} | "
+              f"{len(x)} | {spearman(x, y):.2f} | {int(kept.sum())} | "
+              f"{spearman(x[kept], y[kept]):.2f} |")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="fidelity", description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=("panel", "meta", "search", "report"))
+    p.add_argument("--out", default=OUT)
+    p.add_argument("--run", default=None, help="panel: run directory to sample")
+    p.add_argument("--sample", type=int, default=10, help="panel: programs from --run")
+    p.add_argument("--suite", default="default")
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--lr-sweep", type=int, default=1)
+    p.add_argument("--programs", default="*", help="meta/search: panel files matching this glob")
+    p.add_argument("--top", type=float, default=1.5, help="report: the search keeps >= this")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.command == "panel":
+        for path in write_panel(out, args.run, args.sample):
+            print(path)
+    elif args.command == "report":
+        report(out, args.top)
+    else:
+        seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
+        score_panel(out, args.command, args.suite, seeds, args.lr_sweep, args.programs)
+
+
+if __name__ == "__main__":
+    main()

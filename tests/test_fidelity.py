@@ -1,0 +1,67 @@
+"""Meta-validation suite names (`S@10`, `S@100`), the evaluate CLI's bad-input contract, and
+the rank correlation the fidelity benchmark reports."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from optsearch.cli.main import main
+from optsearch.evaluator.suites import resolve_suite
+from optsearch.search.distill.funnel import stage_suite
+from scripts.bench.fidelity import ranks, spearman
+
+
+def test_meta_suite_names_resolve_to_the_funnel_stages():
+    """`S@10` is the funnel's stage suite: the same tasks, overrides and version."""
+    meta = resolve_suite("default@10")
+    assert list(meta.tasks) == ["noisy_quadratic@10", "teacher_student@10"]
+    assert meta.name == "default@10"
+    big = resolve_suite("bigbatch@100")
+    assert list(big.tasks) == ["noisy_quadratic@100", "teacher_student@100,batch_size=512"]
+    assert big.tasks["teacher_student@100,batch_size=512"].config.batch_size == 512
+    assert resolve_suite("ts512@10").version == stage_suite("ts512", 10).version
+
+
+@pytest.mark.parametrize("name, message", [
+    ("default@7", "scale must be one of 10, 100"),
+    ("nosuch@10", "unknown suite 'nosuch'"),
+    ("default@", "expected NAME@SCALE"),
+    ("default@1e1", "expected NAME@SCALE"),
+])
+def test_bad_meta_suite_names_are_key_errors(name, message):
+    with pytest.raises(KeyError, match=message):
+        resolve_suite(name)
+
+
+@pytest.mark.parametrize("args", [
+    ("--suite", "default@7"),
+    ("--suite", "nosuch@10"),
+    ("--lr-sweep", "0"),
+    ("--lr-sweep", "3", "--seeds", "1"),
+])
+def test_evaluate_bad_input_is_one_line_and_status_2(args, capsys):
+    """Bad user input: one `error:` line on stderr, exit status 2, nothing evaluated."""
+    assert main(["evaluate", "lion", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_evaluate_bad_suite_from_a_fresh_process_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "optsearch.cli.main", "evaluate", "lion",
+                           "--suite", "default@7"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_ranks_share_ties_and_spearman_matches_the_definition():
+    assert list(ranks([3.0, 1.0, 3.0, 2.0])) == [2.5, 0.0, 2.5, 1.0]
+    x = np.array([0.1, 0.5, 0.2, 0.9, 0.7])
+    assert spearman(x, x ** 3) == pytest.approx(1.0)          # monotone: rho is 1
+    assert spearman(x, -x) == pytest.approx(-1.0)
+    # 1 - 6 sum d^2 / (n (n^2 - 1)) for untied data: ranks 0,2,1,4,3 vs 0,1,2,3,4
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert spearman(x, y) == pytest.approx(1 - 6 * 4 / (5 * 24))
+    assert np.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
