@@ -52,7 +52,7 @@ def add_arguments(p) -> None:
     p.add_argument("--from-run", metavar="RUN_DIR",
                    help="skip the search: funnel, simplify and export this finished run")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(init=None, fake_delay=None)
+    p.set_defaults(init=None, fake_delay=None, target=None)  # search options run does not take
 
 
 def finished_run_config(args):
