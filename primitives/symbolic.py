@@ -120,14 +120,16 @@ def _ratio_base(mul):
 def drop_positive_in_sign(expr: sympy.Expr) -> sympy.Expr:
     """sign(a * p) -> sign(a) for factors p known > 0, and for 1 / b with b >= 0: the pool's
     safe division a / (b + eps) divides by a positive number (so sign(m / sqrt(v)) is
-    sign(m)). A factor known < 0 flips the sign."""
+    sign(m)). A factor known < 0 flips the sign. A factor |y| ** k (k > 0) next to sign(y)
+    goes too: it vanishes exactly where sign(y) does (cbrt(y) = sign(y) * |y| ** (1/3))."""
     def is_target(e) -> bool:
         return isinstance(e, sympy.sign) and e.args[0].is_Mul
 
     def strip(e):
+        factors = e.args[0].args
         keep, flip = [], 1
-        for f in e.args[0].args:
-            if f.is_positive or _positive_divisor(f):
+        for f in factors:
+            if f.is_positive or _positive_divisor(f) or _magnitude_of_a_sign(f, factors):
                 continue
             if f.is_negative:
                 flip = -flip
@@ -141,9 +143,69 @@ def _positive_divisor(f) -> bool:
     return bool(f.is_Pow and f.exp.is_negative and f.base.is_nonnegative)
 
 
+def _magnitude_of_a_sign(f, factors) -> bool:
+    base = f.base if f.is_Pow and f.exp.is_positive else f
+    return isinstance(base, sympy.Abs) and sympy.sign(base.args[0]) in factors
+
+
+# Odd, strictly increasing on the pool's (clamped) domain: sign(f(y)) = sign(y). tan is odd
+# but not monotone, so it is not here; cube and cbrt are handled as powers and |y| ** k.
+ODD_INCREASING = (sympy.atanh, sympy.asinh, sympy.tanh, sympy.sinh, sympy.atan, sympy.asin)
+
+
+def _odd_argument(arg):
+    """y when arg = f(y) has the sign of y (f odd increasing, y ** odd, expm1), else None."""
+    if isinstance(arg, ODD_INCREASING):
+        return arg.args[0]
+    if arg.is_Pow and arg.exp.is_integer and arg.exp.is_odd and arg.exp.is_positive:
+        return arg.base
+    if arg.is_Add and len(arg.args) == 2 and sympy.Integer(-1) in arg.args:  # expm1(y)
+        (rest,) = [a for a in arg.args if a != -1]
+        if isinstance(rest, sympy.exp):
+            return rest.args[0]
+    return None
+
+
+def odd_inside_sign(expr: sympy.Expr) -> sympy.Expr:
+    """sign(f(y)) -> sign(y) for f odd and increasing (arctanh, arcsinh, tanh, sinh, arctan,
+    arcsin, y ** 3, expm1): exact, also with the pool's clamped domains."""
+    def is_target(e) -> bool:
+        return isinstance(e, sympy.sign) and _odd_argument(e.args[0]) is not None
+    return expr.replace(is_target, lambda e: sympy.sign(_odd_argument(e.args[0])))
+
+
+def real_even_powers(expr: sympy.Expr) -> sympy.Expr:
+    """|y ** 2k| -> y ** 2k, |y| ** 2k -> y ** 2k and (y ** 2k) ** r -> |y| ** 2kr.
+
+    Every value of a program is real (the pool clamps arctanh's argument into its domain),
+    which sympy cannot know of atanh(g): without this, sqrt(square(arctanh(g))) would not
+    become |arctanh(g)|, and arctanh(g) / that would not become a sign."""
+    def even_power(e) -> bool:
+        return bool(e.is_Pow and e.exp.is_integer and e.exp.is_even and e.exp.is_positive)
+
+    expr = expr.replace(lambda e: isinstance(e, sympy.Abs) and even_power(e.args[0]),
+                        lambda e: e.args[0])
+    expr = expr.replace(lambda e: even_power(e) and isinstance(e.base, sympy.Abs),
+                        lambda e: e.base.args[0] ** e.exp)
+    # (y ** 2k) ** r = |y| ** 2kr for real y (the -1/2 of a division by sqrt(y ** 2) too)
+    return expr.replace(lambda e: e.is_Pow and not e.exp.is_integer and even_power(e.base),
+                        lambda e: sympy.Abs(e.base.base) ** (e.base.exp * e.exp))
+
+
+MAX_NORMAL_PASSES = 6
+
+
 def normalise_signs(expr: sympy.Expr) -> sympy.Expr:
-    """ratio_to_sign, then drop_positive_in_sign: the sign forms the algebra can decide."""
-    return drop_positive_in_sign(ratio_to_sign(expr))
+    """The sign forms the algebra can decide, to a fixed point: real even powers, ratios to
+    signs, odd increasing functions out of a sign, positive factors out of a sign. Together
+    they reach sign(x) from c * x / |x|, x / sqrt(c * x ** 2), sign(arctanh(x)), cbrt(x) / |.|
+    and their compositions."""
+    for _ in range(MAX_NORMAL_PASSES):
+        new = drop_positive_in_sign(odd_inside_sign(ratio_to_sign(real_even_powers(expr))))
+        if new == expr:
+            break
+        expr = new
+    return expr
 
 
 def is_finite_real(expr: sympy.Expr) -> bool:

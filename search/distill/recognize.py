@@ -9,6 +9,14 @@ SGD and signSGD written out below, with their constants as parameters. Fitting h
      u_k = lr * d_k + lr * weight_decay * lr_k * w_k, a linear least-squares fit.
 The fitted instance is then verified numerically: the same updates as the candidate on random
 inputs for several steps. The verification decides; the fits only propose.
+
+A schedule transform is not a new optimizer: when the update is h(lr) * U with U free of lr
+and h(lr) not lr itself (0.0115 * sqrt(lr) * sign(g)), U * lr is recognised and the result
+carries `schedule = "sqrt(lr)"` ("signSGD with a sqrt(lr) schedule").
+
+Lion with beta1 = 1 is not Lion: its update is the sign of the momentum *before* this step's
+gradient enters it, i.e. Signum with the update taken from the previous momentum. It is named
+"LaggedSignum" (one word: the name becomes the exported class's name).
 """
 
 from __future__ import annotations
@@ -25,11 +33,11 @@ from optsearch.primitives.interpreter import execute
 from optsearch.primitives.parser import parse
 from optsearch.primitives.program import Program, Statement
 from optsearch.primitives.reference import load_reference
-from optsearch.primitives.symbolic import SymbolicError, normalise_signs, to_sympy
+from optsearch.primitives.symbolic import SymbolicError, from_sympy, normalise_signs, to_sympy
 
 VERIFY_SHAPE, VERIFY_STEPS = (8, 16), 8
 MAX_TEMPLATE_SLOTS = 3
-SIGNUM_TOL = 1e-9  # Lion with |beta1 - beta2| below this is Signum
+SIGNUM_TOL = 1e-9  # Lion with |beta1 - beta2| below this is Signum, with |beta1 - 1| LaggedSignum
 WD_ZERO_TOL = 1e-6  # a fitted weight decay this small is tried as exactly 0 (fit noise)
 
 # Stateless templates (no shipped file): plain SGD (its weight decay, coupled or decoupled,
@@ -51,6 +59,17 @@ SIGNSGD_TEXT = """def train(w, g, lr):
 """
 
 
+LAGGED_SIGNUM_TEXT = """def train(w, g, m, lr):
+    update = sign(m)
+    m = interp(g, m, 0.9)
+    wd = w * 0.1
+    update = update + wd
+    lr = lr * 0.0001
+    update = update * lr
+    return update, m
+"""
+
+
 @functools.cache
 def template_program(reference: str) -> Program:
     """A template's program: a shipped reference name, or program text."""
@@ -64,6 +83,12 @@ class Recognition:
     hyperparameters: dict
     program: Program
     bindings: dict = field(default_factory=dict)  # (statement index, arg position) -> name
+    schedule: str = ""  # "" or the transform h(lr) standing where the template has lr
+
+    @property
+    def label(self) -> str:
+        """The name as a reader wants it: "signSGD with a sqrt(lr) schedule"."""
+        return f"{self.name} with a {self.schedule} schedule" if self.schedule else self.name
 
 
 @dataclass(frozen=True)
@@ -166,30 +191,81 @@ STATELESS = (
 )
 SIGNUM = Template("Signum", "signum", {"beta": 0.9, "weight_decay": 0.1, "lr": 1e-4},
                   _decays("beta"))
+LAGGED_SIGNUM = Template("LaggedSignum", LAGGED_SIGNUM_TEXT,
+                         {"beta": 0.9, "weight_decay": 0.1, "lr": 1e-4}, _decays("beta"))
 
 
 # ---------------------------------------------------------------- driver
 def recognize(program: Program) -> Recognition:
-    """The first template whose fitted instance reproduces the program's updates, or "new"."""
+    """The first template whose fitted instance reproduces the program's updates, else the
+    same for the program with its lr schedule transform taken out, else "new"."""
+    found = _recognize_plain(program)
+    if found is None:
+        found = _recognize_scheduled(program)
+    return found or Recognition("new", {}, program, {})
+
+
+def _recognize_plain(program: Program) -> Recognition | None:
     form = analyse(program)
-    if form is not None:
-        probe = _Probe(program)
-        for template in TEMPLATES + STATELESS:
-            n_slots = template_program(template.reference).n_slots
-            if n_slots != len(form.slots):
-                continue
-            for order in itertools.permutations(form.slots):
-                found = _try(template, form, order, probe)
-                if found is not None:
-                    return found
-    return Recognition("new", {}, program, {})
+    if form is None:
+        return None
+    probe = _Probe(program)
+    for template in TEMPLATES + STATELESS:
+        n_slots = template_program(template.reference).n_slots
+        if n_slots != len(form.slots):
+            continue
+        for order in itertools.permutations(form.slots):
+            found = _try(template, form, order, probe)
+            if found is not None:
+                return found
+    return None
+
+
+def split_schedule(program: Program):
+    """(h(lr), the program with lr in place of h(lr)) when the update is h(lr) * U, U free of
+    lr, h a function of lr alone other than lr itself and the slots free of lr; else None."""
+    try:
+        sym = to_sympy(program)
+    except (SymbolicError, TypeError, ValueError):
+        return None
+    lr = sym.symbols[program.lr]
+    if any(lr in e.free_symbols for e in sym.states.values()):
+        return None
+    rest, schedule = sympy.factor_terms(sym.update).as_independent(lr, as_Mul=True)
+    if schedule.free_symbols != {lr} or schedule == lr:
+        return None
+    try:
+        plain = from_sympy(program.params, rest * lr, sym.states, program.name)
+    except (SymbolicError, TypeError, ValueError):
+        return None
+    return schedule, plain
+
+
+def _recognize_scheduled(program: Program) -> Recognition | None:
+    split = split_schedule(program)
+    if split is None:
+        return None
+    schedule, plain = split
+    found = _recognize_plain(plain)
+    if found is None:
+        return None
+    sym = to_sympy(found.program)
+    lr = sym.symbols[found.program.lr]
+    update = sym.update.subs(lr, schedule)
+    instance = from_sympy(found.program.params, update, sym.states, found.program.name)
+    # The scheduled instance is built through sympy: its constants no longer sit where the
+    # template's bindings point, so the export names them generically.
+    return Recognition(found.name, found.hyperparameters, instance, {},
+                       sympy.sstr(schedule))
 
 
 def _try(template: Template, form: Form, order, probe) -> Recognition | None:
     shape = template.shape(form, order)
     if shape is None:
         return None
-    if template.name == "Lion" and abs(shape["beta1"] - shape["beta2"]) < SIGNUM_TOL:
+    if template.name == "Lion" and abs(shape["beta1"] - 1.0) < SIGNUM_TOL:
+        template, shape = LAGGED_SIGNUM, {"beta": shape["beta2"]}
+    elif template.name == "Lion" and abs(shape["beta1"] - shape["beta2"]) < SIGNUM_TOL:
         template, shape = SIGNUM, {"beta": shape["beta2"]}
     values = dict(shape, lr=1.0)
     has_wd = "weight_decay" in template.defaults
