@@ -190,3 +190,15 @@ _POOL_ROWS: list[Primitive] = [
 POOL: dict[str, Primitive] = {p.name: p for p in _POOL_ROWS}
 INFIX_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
+
+# Named selections of the table that mutation draws new functions from (`[mutation] pool`).
+# "paper": the Lion paper's pool (Chen et al. 2023, "Symbolic Discovery of Optimization
+# Algorithms", 45 functions) has no per-tensor `mean`; the `ts512` exploit of this engine's
+# searches used it. The selection is this table without `mean`. The paper's released function
+# list itself was not available to check further, so functions it may have that this table
+# lacks are not added, and `neg` / `negative` (one function, infix and named) both stay.
+PAPER_EXCLUDED = ("mean",)
+POOLS: dict[str, tuple[str, ...]] = {
+    "default": tuple(POOL),
+    "paper": tuple(name for name in POOL if name not in PAPER_EXCLUDED),
+}

@@ -11,6 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 
+from optsearch.primitives.pool import POOLS
 from optsearch.search.warm_start import parse_factors
 
 # Target mode's warm start: the target's step size is unknown, so the lr sweep spans both
@@ -60,6 +61,9 @@ class MutationConfig:
     # Constants in [0.5, 1) may also be modified as c -> 1 - (1 - c) * 2^N(0,1) (interp weights
     # keep their memory scale sensible); False gives the paper's three modify kinds only.
     ema_jitter: bool = True
+    # The functions inserts and replacements draw from (primitives.pool.POOLS): "default" (the
+    # whole table) or "paper" (the Lion paper's pool: no per-tensor mean).
+    pool: str = "default"
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Config:
                  "mutation weights must be finite, >= 0 and not all 0")
         _require(m.max_statements >= 1 and m.max_tries >= 1,
                  "mutation.max_statements and mutation.max_tries must be >= 1")
+        _require(m.pool in POOLS, f"mutation.pool must be one of {', '.join(POOLS)}")
         _require(e.workers >= 0 and e.seeds >= 1,
                  "evaluation.workers must be >= 0 (0 = one per core) and seeds >= 1")
         _require(0.0 < e.rung_fraction < 1.0, "evaluation.rung_fraction must be in (0, 1)")

@@ -30,13 +30,13 @@ import numpy as np
 
 from optsearch.primitives.analysis import check, infer_kinds
 from optsearch.primitives.hashing import structural_hash
-from optsearch.primitives.pool import ANY, POOL, SCALAR, TENSOR
+from optsearch.primitives.pool import ANY, POOL, POOLS, SCALAR, TENSOR
 from optsearch.primitives.printer import format_arg, format_statement
 from optsearch.primitives.program import Program, ProgramError, Statement
 from optsearch.search.config import MutationConfig
 
 OPERATORS = ("insert", "delete", "modify", "replace")
-POOL_NAMES = tuple(POOL)  # insertion samples functions uniformly from the table
+POOL_NAMES = POOLS["default"]  # insertion samples functions uniformly from the selection
 MAX_CONSTANT = 1e300  # the parser rejects larger literals; children must round-trip
 # "ema" jitter applies to constants in [EMA_LOW, 1): interp weights. A small constant (a peak
 # lr 1e-3, a weight decay 0.01) would be sent negative or to ~0.5 by it; "scale" suits those.
@@ -117,10 +117,10 @@ def _fresh_name(program: Program) -> str:
     return f"t{k}"
 
 
-def insert(program: Program, kinds, rng):
+def insert(program: Program, kinds, rng, names=POOL_NAMES):
     index = int(rng.integers(len(program.statements) + 1))
     scope = _scope(program, kinds, index)
-    op = _pick(rng, POOL_NAMES)
+    op = _pick(rng, names)
     args = []
     for need in POOL[op].arg_kinds:
         arg, ok = _random_arg(need, scope, rng)
@@ -173,10 +173,10 @@ def modify(program: Program, kinds, rng, ema: bool = True):
     return program.replace_statements(statements), detail
 
 
-def replace(program: Program, kinds, rng):
+def replace(program: Program, kinds, rng, names=POOL_NAMES):
     index = int(rng.integers(len(program.statements)))
     stmt = program.statements[index]
-    op = _pick(rng, [name for name in POOL_NAMES if name != stmt.op])
+    op = _pick(rng, [name for name in names if name != stmt.op])
     scope = _scope(program, kinds, index)
     args = []
     for pos, need in enumerate(POOL[op].arg_kinds):
@@ -207,6 +207,7 @@ class Mutator:
         c = self.config
         self.weights = np.array([c.insert_weight, c.delete_weight, c.modify_weight,
                                  c.replace_weight], float)
+        self.names = POOLS[c.pool]  # the functions inserts and replacements draw from
 
     def applicable(self, program: Program) -> list[str]:
         ok = {"insert": len(program.statements) < self.config.max_statements,
@@ -231,6 +232,8 @@ class Mutator:
             op = self._choose(ops, rng)
             if op == "modify":
                 child, detail = modify(parent, kinds, rng, ema=self.config.ema_jitter)
+            elif op in ("insert", "replace"):
+                child, detail = _APPLY[op](parent, kinds, rng, self.names)
             else:
                 child, detail = _APPLY[op](parent, kinds, rng)
             if child is None or not _well_formed(child):
@@ -258,7 +261,7 @@ class Mutator:
         for _ in range(self.config.max_tries):
             if len(program.statements) > n_statements:
                 return program
-            child, _ = insert(program, infer_kinds(program).kinds, rng)
+            child, _ = insert(program, infer_kinds(program).kinds, rng, self.names)
             if child is not None and is_valid(child) and structural_hash(child) != current_hash:
                 program, current_hash = child, structural_hash(child)
         raise MutationFailed(f"could not build a random program in {self.config.max_tries} tries")

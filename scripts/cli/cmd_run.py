@@ -19,6 +19,7 @@ import time
 
 from optsearch.cli.cmd_search import build_config, default_run_dir, execute
 from optsearch.cli.errors import UserError
+from optsearch.primitives.pool import POOLS
 from optsearch.search.pipeline import verdict
 
 log = functools.partial(print, flush=True)
@@ -47,6 +48,8 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--address", help="Ray cluster address")
     p.add_argument("--suite", help="proxy suite for the search")
+    p.add_argument("--pool", choices=POOLS, help="functions mutation draws from ('paper': the "
+                   "Lion paper's pool, no per-tensor mean)")
     p.add_argument("--scales", default="10", help="funnel stages, e.g. '10' or '10,100'")
     p.add_argument("--top-k", type=int, default=3, help="programs entering the funnel")
     p.add_argument("--from-run", metavar="RUN_DIR",
@@ -122,7 +125,7 @@ def run(args) -> int:
     print("\n=== discovered program ===\n" + job.winner)
     print("=== simplified ===\n" + simplified)
     hp = ", ".join(f"{k}={v:g}" for k, v in rec.hyperparameters.items())
-    print(f"recognised: {rec.name}" + (f" ({hp})" if hp else ""))
+    print(f"recognised: {rec.label}" + (f" ({hp})" if hp else ""))
     print(f"\nfitness on meta-validation suite {job.suite} (AdamW = 1.0; mean ± s.e. over seeds):")
     for name, (mean, err) in job.table.items():
         status = "" if job.statuses[name] == "ok" else f"  ({job.statuses[name]})"

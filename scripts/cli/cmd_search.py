@@ -12,6 +12,7 @@ from optsearch.cli.programs import read_program
 from optsearch.cli.progress import Progress
 from optsearch.evaluator.backends import BACKEND_KINDS, BackendUnavailable
 from optsearch.evaluator.targets import TargetError, resolve_target
+from optsearch.primitives.pool import POOLS
 from optsearch.search.config import TARGET_INIT_LR_FACTORS, ConfigError, load
 from optsearch.search.driver import start_run
 from optsearch.search.pipeline import stop_at
@@ -37,6 +38,8 @@ def add_parser(sub) -> None:
                         "class such as torch.optim.NAdam); without --config the warm start's "
                         "lr sweep then spans 1/32..32; see docs/TARGET.md")
     p.add_argument("--init", help="initial program: a file, a reference name, or 'random'")
+    p.add_argument("--pool", choices=POOLS, help="functions mutation draws from ('paper': the "
+                   "Lion paper's pool, no per-tensor mean)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--fake-delay", type=float, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -51,7 +54,8 @@ def build_config(args):
         return load(args.config).with_overrides(
             budget=args.budget, seed=args.seed, init=args.init, workers=args.workers,
             address=args.address, backend=args.backend, suite=args.suite,
-            fake_delay_s=args.fake_delay, target=target_spec(args.target), init_lr_factors=wide)
+            fake_delay_s=args.fake_delay, target=target_spec(args.target), init_lr_factors=wide,
+            pool=args.pool)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 

@@ -1,8 +1,11 @@
 """`optsearch simplify FILE|RUN_DIR [--no-eval] [--json]`: simplified program, trace, name.
 
 With evaluation (the default) ablation and constant rounding are judged by the fitness over
-seeds (`evaluator.evaluate`); `--no-eval` runs only the steps that need no training and rounds
-constants to 3 significant digits.
+seeds (`evaluator.evaluate`) on the search suite; an ablation that changes the rule's
+character (an interpolation, a sign, a state slot) by the meta-validation suite `SUITE@10`
+(the funnel's), and the trace says "not resolved by the suite" where neither can tell.
+`--no-eval` runs only the steps that need no training and rounds constants to 3 significant
+digits.
 
 A run directory gives the run's winner (`RunStore.winner`: the best program of the last
 funnel stage, else the best search fitness -- what the main job simplifies and `optsearch
@@ -38,8 +41,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def make_measure(suite: str, seeds: int):
-    """measure(program) -> (mean, stderr) of the aggregate fitness over seeds."""
+META_SCALE = 10  # the meta-validation suite that judges character changes: the funnel's first
+
+
+def make_measure(suite, seeds: int):
+    """measure(program) -> (mean, stderr) of the aggregate fitness over seeds; `suite` is a
+    name or an `evaluator.suites.Suite`, and the measure's `name` says which (for the trace)."""
     from optsearch.evaluator import evaluate  # torch and the tasks load only when measuring
     from optsearch.evaluator.noise import mean_stderr
 
@@ -51,6 +58,7 @@ def make_measure(suite: str, seeds: int):
         # One seed gives no noise estimate: judge ablations as if noise-free (lose nothing)
         # rather than reject them all, which a NaN noise would.
         return (mean, 0.0 if math.isnan(err) else err)
+    measure.name = getattr(suite, "name", suite)
     return measure
 
 
@@ -83,6 +91,15 @@ def run_target(run_dir: str) -> str:
         return ""  # run_dir_input reports a broken config
 
 
+def make_meta_measure(suite: str, seeds: int):
+    """The measure on the meta-validation suite `suite@10`."""
+    from optsearch.evaluator.suites import Suite
+    try:
+        return make_measure(Suite.scaled(suite, META_SCALE), seeds)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+
+
 def run_dir_input(run_dir: str):
     """(program, where it came from, suite, seeds) of a run directory's winner."""
     suite, seeds = None, None
@@ -104,6 +121,7 @@ def result_dict(result, source: str | None = None) -> dict:
         "source": source,
         "program": format_program(result.program),
         "recognized": rec.name,
+        "schedule": rec.schedule,
         "hyperparameters": rec.hyperparameters,
         "template_program": format_program(rec.program) if rec.name != "new" else None,
         "trace": [dataclasses.asdict(step) for step in result.trace],
@@ -120,12 +138,16 @@ def run(args) -> int:
     seeds = args.seeds or seeds or 4
     target = run_target(args.file) if os.path.isdir(args.file) and not args.suite else ""
     if args.no_eval:
-        measure, what = None, ""
+        measure, meta, what = None, None, ""
     elif target:
+        # Imitating a fixed target has no meta-overfitting: the imitation judges character.
         measure, what = make_target_measure(target), f" (measure: imitation of {target})"
+        meta = measure
     else:
-        measure, what = make_measure(suite, seeds), f" (measure: suite {suite}, seeds 0..{seeds - 1})"
-    result = simplify(program, measure)
+        measure, meta = make_measure(suite, seeds), make_meta_measure(suite, seeds)
+        what = (f" (measure: suite {suite}, character changes on {suite}@{META_SCALE}, "
+                f"seeds 0..{seeds - 1})")
+    result = simplify(program, measure, meta)
     info = result_dict(result, source)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -142,6 +164,6 @@ def run(args) -> int:
     print()
     print(info["program"], end="")
     hyper = ", ".join(f"{k}={v:g}" for k, v in info["hyperparameters"].items())
-    print(f"recognized: {info['recognized']}" + (f" ({hyper})" if hyper else ""))
+    print(f"recognized: {result.recognition.label}" + (f" ({hyper})" if hyper else ""))
     return 0
 
