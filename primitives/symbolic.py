@@ -94,27 +94,53 @@ def to_sympy(program: Program) -> SymbolicProgram:
 
 
 def ratio_to_sign(expr: sympy.Expr) -> sympy.Expr:
-    """x / |x| and |x| / x -> sign(x): exact once the eps of the safe division is taken as 0."""
+    """k * x / |x| and |x| / (k * x) -> k * sign(x) and sign(x) / k: exact once the eps of
+    the safe division is taken as 0. The numerator may be any constant multiple of the
+    argument of |.| (sympy distributes 0.05 * (0.1 * g + 0.9 * m) into the sum)."""
     def is_ratio(e) -> bool:
-        return e.is_Mul and _ratio_base(e) is not None
+        return e.is_Mul and _ratio_pair(e) is not None
 
     def to_sign(e):
-        x = _ratio_base(e)
-        rest = [f for f in e.args if f not in (x, sympy.Abs(x), 1 / x, 1 / sympy.Abs(x))]
-        return sympy.Mul(*rest) * sympy.sign(x)
+        num, den, x, k = _ratio_pair(e)
+        rest = list(e.args)
+        rest.remove(num)
+        rest.remove(den)
+        return sympy.Mul(*rest) * k * sympy.sign(x)
     return expr.replace(is_ratio, to_sign)
 
 
-def _ratio_base(mul):
-    factors = set(mul.args)
-    for f in mul.args:
-        if f.is_Pow and f.exp == -1:
-            base = f.base
-            if isinstance(base, sympy.Abs) and base.args[0] in factors:
-                return base.args[0]
-            if sympy.Abs(base) in factors:
-                return base
+def _ratio_pair(mul):
+    """(numerator factor, denominator factor, x, k) with the pair equal to k * sign(x)."""
+    for den in mul.args:
+        if not (den.is_Pow and den.exp == -1):
+            continue
+        base = den.base
+        for num in mul.args:
+            if num is den:
+                continue
+            if isinstance(base, sympy.Abs):  # k * x / |x|
+                k = _proportional(num, base.args[0])
+                if k is not None:
+                    return num, den, base.args[0], k
+            elif isinstance(num, sympy.Abs):  # |x| / (k * x)
+                k = _proportional(base, num.args[0])
+                if k is not None and k != 0:
+                    return num, den, num.args[0], 1 / k
     return None
+
+
+def _proportional(a, b):
+    """The number k with a = k * b, else None (term by term, to a relative 1e-12)."""
+    if a == b:
+        return sympy.Integer(1)
+    da, db = sympy.expand(a).as_coefficients_dict(), sympy.expand(b).as_coefficients_dict()
+    if set(da) != set(db) or not db:
+        return None
+    ratios = [da[t] / db[t] for t in db]
+    k = ratios[0]
+    if not k.is_number or k == 0:
+        return None
+    return k if all(abs(float(r - k)) <= 1e-12 * abs(float(k)) for r in ratios) else None
 
 
 def drop_positive_in_sign(expr: sympy.Expr) -> sympy.Expr:
@@ -193,6 +219,25 @@ def real_even_powers(expr: sympy.Expr) -> sympy.Expr:
 
 
 MAX_NORMAL_PASSES = 6
+SNAP_TOL = 1e-12
+
+
+def _as_float(e):
+    value = e.evalf()
+    return value if value.is_Float else e
+
+
+def snap_integers(expr: sympy.Expr) -> sympy.Expr:
+    """Constant subexpressions become Floats (sqrt(2) * 0.7071067811865476 then folds), and
+    Floats within a relative 1e-12 of an integer become it: 0.0546875 * 18.285714285714285
+    is 1 written with rounding error, and `x * 1.0000000000000002` is no statement to keep."""
+    expr = expr.replace(lambda e: e.is_number and not e.is_Atom, _as_float)
+    snap = {}
+    for f in expr.atoms(sympy.Float):
+        n = round(float(f))
+        if abs(float(f) - n) <= SNAP_TOL * max(1.0, abs(n)):
+            snap[f] = sympy.Integer(n)
+    return expr.xreplace(snap) if snap else expr
 
 
 def normalise_signs(expr: sympy.Expr) -> sympy.Expr:
@@ -202,6 +247,7 @@ def normalise_signs(expr: sympy.Expr) -> sympy.Expr:
     and their compositions."""
     for _ in range(MAX_NORMAL_PASSES):
         new = drop_positive_in_sign(odd_inside_sign(ratio_to_sign(real_even_powers(expr))))
+        new = snap_integers(new)
         if new == expr:
             break
         expr = new

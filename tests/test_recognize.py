@@ -248,3 +248,29 @@ def test_lion_with_a_positive_factor_inside_the_sign_is_lion():
     assert rec.name == "Lion"
     assert_hyper(rec.hyperparameters, {"beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0,
                                        "lr": 1.0})
+
+
+@pytest.mark.parametrize("beta2", [0.99, 0.9])
+def test_lion_with_beta1_one_is_lagged_signum_never_lion(beta2):
+    """Rule: Lion with beta1 = 1 takes its update from the momentum before this step's
+    gradient enters it: that is Signum lagged by one step ("LaggedSignum"), never "Lion"."""
+    text = reference_text("lion").replace("interp(g, m, 0.9)", "interp(g, m, 1.0)") \
+        .replace("0.99", str(beta2))
+    rec = recognize(parse(text))
+    assert rec.name == "LaggedSignum"
+    assert_hyper(rec.hyperparameters, {"beta": beta2, "weight_decay": 0.1, "lr": 1e-4})
+    assert format_program(rec.program).splitlines()[1].strip() == "update = sign(m)"
+
+
+def test_lagged_signum_written_directly_is_recognised():
+    """Rule: the sign of the previous momentum, the momentum updated after it."""
+    rec = recognize(parse("""def train(w, g, m, lr):
+    u = sign(m)
+    m = m * 0.95
+    k = g * 0.05
+    m = m + k
+    u = u * lr
+    return u, m
+"""))
+    assert rec.name == "LaggedSignum" and rec.label == "LaggedSignum"
+    assert rec.hyperparameters["beta"] == pytest.approx(0.95)

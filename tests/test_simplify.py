@@ -10,6 +10,7 @@ from optsearch.cli.main import main
 from optsearch.primitives.analysis import check
 from optsearch.primitives.parser import parse
 from optsearch.primitives.printer import format_program
+from optsearch.primitives.program import Statement
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference, reference_text
 from optsearch.primitives.symbolic import from_sympy, to_sympy
 from optsearch.search.distill import rewrite_rules as rr
@@ -597,3 +598,122 @@ def test_ratio_to_sign_in_the_sympy_algebra():
     x, y = sympy.symbols("x y", real=True)
     assert ratio_to_sign(2 * y * (x + y) / sympy.Abs(x + y)) == 2 * y * sympy.sign(x + y)
     assert ratio_to_sign(sympy.Abs(x) / x) == sympy.sign(x)
+
+
+# ---------------------------------------------------------------- character changes
+def _named(measure, name):
+    measure.name = name
+    return measure
+
+
+def _signed_and_scheduled(p) -> bool:
+    """What the fake suites can see: a sign, and the lr schedule applied to the update."""
+    return "sign" in ops(p) and any(p.lr in s.variables() for s in p.statements)
+
+
+def _lion_ablation_measures(meta_beta1_gain=0.0, meta_noise=0.01):
+    """Fake suites: the search suite sees only the sign (like `default`, which cannot see
+    Lion's beta1); the meta suite scores beta1 = 1 (the update interp bypassed to m) with
+    `meta_beta1_gain` more than Lion. Calls are logged as (suite, program text)."""
+    calls = []
+    lion = load_reference("lion")
+
+    def search(p):
+        calls.append(("search", format_program(p)))
+        return (1.0 if _signed_and_scheduled(p) else 0.0, 0.01)
+
+    def meta(p):
+        calls.append(("meta", format_program(p)))
+        if not _signed_and_scheduled(p):
+            return (0.0, meta_noise)
+        lagged = p.n_slots == 1 and ops(p).count("interp") == 1 and not equivalent(p, lion)
+        return (1.0 + (meta_beta1_gain if lagged else 0.0), meta_noise)
+    return _named(search, "fake-search"), _named(meta, "fake-search@10"), calls
+
+
+def test_character_change_within_noise_on_both_suites_is_kept_and_says_so():
+    """Rule: removing an interpolation is judged on meta-validation; where neither suite
+    can tell, the statement stays and the trace says "not resolved by the suite"."""
+    search, meta, _ = _lion_ablation_measures()
+    result = simplify(load_reference("lion"), search, meta)
+    assert ops(result.program).count("interp") == 2 and "sign" in ops(result.program)
+    assert result.recognition.name == "Lion"
+    assert result.recognition.hyperparameters["beta1"] == pytest.approx(0.9)
+    kept = [s for s in result.trace if s.rule == "ablation_kept"]
+    assert kept and all(s.note.startswith("not resolved by the suite") for s in kept)
+    assert any("interp(g, m, 0.9) -> m kept" in s.note and "fake-search@10" in s.note
+               for s in kept)
+    # what changed was not of character: the decoupled decay, judged on the search suite
+    assert all("interp" not in s.note.split("|")[0] for s in result.trace
+               if s.rule == "ablation")
+
+
+def test_character_change_the_search_suite_rejects_never_reaches_meta_validation():
+    """Rule: a loss the search suite resolves (removing the sign) rejects the ablation
+    without paying for the meta-validation suite."""
+    search, meta, calls = _lion_ablation_measures()
+    simplify(load_reference("lion"), search, meta)
+    meta_programs = [text for suite, text in calls if suite == "meta"]
+    assert meta_programs and all("sign(" in text for text in meta_programs)
+
+
+def test_character_change_is_taken_when_meta_validation_resolves_a_gain():
+    """Rule: the meta-validation suite decides a character change the search suite cannot
+    see: a resolved gain there removes the interpolation (and the result is not "Lion")."""
+    search, meta, _ = _lion_ablation_measures(meta_beta1_gain=0.5)
+    result = simplify(load_reference("lion"), search, meta)
+    (step,) = [s for s in result.trace if "judged on fake-search@10" in s.note]
+    assert "interp(g, m, 0.9) -> m" in step.note
+    assert (step.fitness_before, step.fitness_after) == (1.0, 1.5)
+    assert result.recognition.name == "LaggedSignum"
+    assert result.recognition.hyperparameters["beta"] == pytest.approx(0.99)
+
+
+def test_character_change_meta_validation_resolves_as_a_loss_is_rejected_quietly():
+    """Rule: a loss resolved on meta-validation keeps the statement with no trace step."""
+    search, meta, _ = _lion_ablation_measures(meta_beta1_gain=-0.5)
+    result = simplify(load_reference("lion"), search, meta)
+    assert result.recognition.name == "Lion"
+    assert not any("interp(g, m, 0.9) -> m" in s.note for s in result.trace
+                   if s.rule in ("ablation", "ablation_kept"))
+
+
+def test_character_change_without_a_meta_measure_is_kept_and_says_so():
+    """Rule: with only the search suite, a character change it cannot resolve is kept."""
+    search, _, _ = _lion_ablation_measures()
+    result = simplify(load_reference("lion"), search)
+    assert result.recognition.name == "Lion"
+    kept = [s for s in result.trace if s.rule == "ablation_kept"]
+    assert kept and all("no meta-validation measure" in s.note for s in kept)
+
+
+def test_dropping_a_state_slot_is_a_character_change():
+    """Rule: an ablation that leaves fewer state slots is judged as a character change
+    (here deleting the slot's EMA update `m = m * 0.9` freezes m at zero)."""
+    from optsearch.search.distill.simplify import changes_character
+    program = rr.to_ssa(load_reference("sgdm"))
+    i = next(k for k, s in enumerate(program.statements) if s.op == "mul" and s.args[0] == "m")
+    after = rr.dead_code(rr.bypass(program, i, 0.0) or program) or program
+    stmt = program.statements[i]
+    assert changes_character(program, after, stmt) == (after.n_slots < program.n_slots)
+    assert changes_character(program, program, Statement("u", "sign", ("g",)))
+    assert not changes_character(program, program, Statement("u", "cosh", ("g",)))
+
+
+def test_program4_with_evaluation_keeps_beta1_where_no_suite_resolves_it():
+    """Rule: with fake suites that cannot see beta1 (as `default` and `default@10` may not),
+    Program 4 still simplifies to Lion with beta1 ~ 0.9 and beta2 ~ 0.997, and its trace
+    names the suites that did not resolve the beta1 interpolation."""
+    def search(p):
+        return (1.0 if _signed_and_scheduled(p) else 0.0, 0.01)
+
+    def meta(p):
+        return (1.0 if _signed_and_scheduled(p) else 0.0, 0.02)
+    result = simplify(load_reference("program4"), _named(search, "default"),
+                      _named(meta, "default@10"))
+    rec = result.recognition
+    assert rec.name == "Lion"
+    assert rec.hyperparameters["beta1"] == pytest.approx(0.9, abs=0.0011)
+    assert rec.hyperparameters["beta2"] == pytest.approx(0.997, abs=0.0002)
+    kept = [s.note for s in result.trace if s.rule == "ablation_kept"]
+    assert any("default@10" in note and "interp(g, v, 0.899)" in note for note in kept)

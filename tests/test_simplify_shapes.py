@@ -319,13 +319,16 @@ def test_cli_simplify_run_dir_without_funnel_takes_the_best_search_fitness(tmp_p
 
 def test_cli_simplify_run_dir_measures_on_the_runs_suite(tmp_path, capsys, monkeypatch):
     from optsearch.cli import cmd_simplify as cmd
-    asked = []
+    asked, asked_meta = [], []
     monkeypatch.setattr(cmd, "make_measure", lambda suite, seeds: asked.append((suite, seeds)))
+    monkeypatch.setattr(cmd, "make_meta_measure",
+                        lambda suite, seeds: asked_meta.append((suite, seeds)))
     run_dir = _run_dir(tmp_path, best=reference_text("signum"))
     assert main(["simplify", run_dir]) == 0
     assert main(["simplify", run_dir, "--suite", "default", "--seeds", "2"]) == 0
     assert main(["simplify", "lion"]) == 0
     assert asked == [("tiny", 3), ("default", 2), ("default", 4)]
+    assert asked_meta == asked  # character changes: the same suite at 10x, the same seeds
 
 
 def test_cli_simplify_empty_dir_is_a_one_line_error(tmp_path, capsys):
