@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from optsearch import proxy_tasks
 from optsearch.evaluator.backends import make_backend
 from optsearch.primitives.reference import reference_text
 from optsearch.search.distill.funnel import run_funnel
 from optsearch.search.store import RunStore
 
 SEEDS = (0, 1)
-
-
-@pytest.fixture
-def tiny_stages(monkeypatch):
-    # The real 10x/100x suites take minutes per program; the selection rules are the same.
-    monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
-    monkeypatch.setitem(proxy_tasks.SUITES, "test@100", [("noisy_quadratic", 0)])
 
 
 def _store_with(tmp_path, programs):
@@ -43,7 +33,7 @@ def test_top_distinct_keeps_one_program_per_structural_hash_best_first(tmp_path)
 
 
 def test_only_programs_beating_adamw_reach_the_next_stage_and_results_are_stored(
-        tmp_path, tiny_stages):
+        tmp_path, tiny_meta_suites):
     lion_far_too_small_lr = reference_text("lion").replace("0.0001", "1e-09")
     store = _store_with(tmp_path, [(reference_text("signum").replace("0.0001", "0.01"), 2.0, "s"),
                                    (lion_far_too_small_lr, 1.5, "l")])

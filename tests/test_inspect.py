@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 
 import networkx as nx
 import pytest
+from support import small_config_toml
 
 from optsearch.cli.lineage import ancestry, ancestry_graph
 from optsearch.cli.main import main
@@ -22,8 +23,7 @@ from optsearch.search.store import RunStore
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
                 None)
-CONFIG = ("[search]\npopulation_size = 8\ntournament_size = 3\nbudget = 40\nseed = 11\n\n"
-          "[evaluation]\nbackend = \"fake\"\n")
+CONFIG = small_config_toml(budget=40, seed=11)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import importlib.util
 
 import pytest
 
-from optsearch import proxy_tasks
 from optsearch.cli import cmd_run as main_job
 from optsearch.cli.errors import UserError
 
@@ -14,9 +13,7 @@ pytestmark = pytest.mark.integration  # the main job end to end
 
 
 def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
-        tmp_path, monkeypatch, capsys):
-    # The real 10x suite costs minutes per program; the pipeline is the same on a tiny one.
-    monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
+        tmp_path, tiny_meta_suites, capsys):
     out = tmp_path / "run"
     code = main_job.main(["--backend", "serial", "--suite", "test", "--budget", "6",
                           "--minutes", "5", "--top-k", "2", "--out", str(out), "--quiet"])
@@ -40,14 +37,13 @@ def test_main_job_ends_with_an_importable_exported_optimizer_and_the_summary(
 
 
 def test_the_main_job_is_a_library_call_that_reports_through_its_callbacks(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, tiny_meta_suites, capsys):
     """The pipeline prints nothing itself: its lines go to `log`, the search goes through the
     caller's runner (where the CLI keeps its progress bar), and the result says what shipped."""
     from optsearch.primitives.reference import load_reference
     from optsearch.search import pipeline
     from optsearch.search.config import Config
 
-    monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
     config = Config().with_overrides(backend="serial", suite="test", budget=3)
     lines, runs = [], []
 
@@ -65,11 +61,10 @@ def test_the_main_job_is_a_library_call_that_reports_through_its_callbacks(
     assert result.winner == (tmp_path / "run" / "winner.py").read_text()
 
 
-def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, monkeypatch,
+def test_from_run_exports_a_finished_search_and_rejects_a_non_run(tmp_path, tiny_meta_suites,
                                                                    capsys):
     # The rule: the post-search pipeline runs on any finished run directory without searching
     # again; a directory that holds no run is a one-line error with status 2.
-    monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
     out = tmp_path / "run"
     argv = ["--backend", "serial", "--suite", "test", "--top-k", "1", "--quiet"]
     assert main_job.main(argv + ["--budget", "3", "--out", str(out)]) == 0

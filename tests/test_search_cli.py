@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from support import candidate_rows, small_config_toml
 
 from optsearch.cli.main import build_parser, main
 from optsearch.search.config import Config, from_dict
@@ -18,23 +19,17 @@ from optsearch.search.config import Config, from_dict
 ROOT = Path(__file__).resolve().parents[1]
 STATS_KEYS = {"proposed", "invalid", "cache_hits", "evaluated", "failed", "best_fitness",
               "dead_fraction", "cache_hit_rate"}
-TABLE = ("SELECT id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
-         "fingerprint, status, source, duplicate_of, fitness_json, aggregate, worker "
-         "FROM candidates ORDER BY id")
 
 
 @pytest.fixture
 def config_file(tmp_path):
     path = tmp_path / "small.toml"
-    path.write_text("[search]\npopulation_size = 8\ntournament_size = 3\nbudget = 60\n"
-                    "seed = 11\n\n[evaluation]\nbackend = \"fake\"\n")
+    path.write_text(small_config_toml(budget=60, seed=11))
     return str(path)
 
 
 def rows(run_dir, where="1"):
-    uri = f"file:{os.path.join(run_dir, 'run.sqlite')}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
-        return conn.execute(TABLE.replace("ORDER BY", f"WHERE {where} ORDER BY")).fetchall()
+    return candidate_rows(run_dir, where)
 
 
 def count_evaluated(run_dir):

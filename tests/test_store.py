@@ -4,35 +4,20 @@ import os
 import sqlite3
 
 import pytest
+from support import candidate_rows, small_config
 
 from optsearch.evaluator.fake_backend import FakeBackend
 from optsearch.evaluator.fitness import Fitness
 from optsearch.primitives.hashing import structural_hash
 from optsearch.primitives.parser import parse
 from optsearch.primitives.reference import load_reference
-from optsearch.search.config import Config
 from optsearch.search.driver import resume_run, start_run
 from optsearch.search.stats import run_stats
 from optsearch.search.store import RunStore
 
 ADAMW = load_reference("adamw")
-COLUMNS = ("id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
-           "fingerprint, status, source, duplicate_of, fitness_json, aggregate, worker")
-
-
-def small_config(budget=40, seed=0, **search):
-    config = Config()
-    config.search.population_size, config.search.tournament_size = 8, 3
-    config.search.budget, config.search.seed = budget, seed
-    for key, value in search.items():
-        setattr(config.search, key, value)
-    config.evaluation.backend = "fake"
-    return config.validate()
-
-
 def table(run_dir):
-    with sqlite3.connect(os.path.join(run_dir, "run.sqlite")) as conn:
-        return conn.execute(f"SELECT {COLUMNS} FROM candidates ORDER BY id").fetchall()
+    return candidate_rows(run_dir)
 
 
 def finished(driver):
