@@ -20,7 +20,7 @@ from optsearch.cli import (
     cmd_search,
     cmd_simplify,
 )
-from optsearch.cli.errors import UserError
+from optsearch.cli.errors import UserError, exit_status
 from optsearch.primitives.program import ProgramError
 
 COMMANDS = (cmd_check, cmd_evaluate, cmd_search, cmd_resume, cmd_inspect, cmd_simplify,
@@ -39,21 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    return exit_status(_dispatch, args)
+
+
+def _dispatch(args) -> int:
     try:
-        return int(args.func(args) or 0)
-    except ProgramError as exc:
-        print(exc.one_line(getattr(exc, "filename", None) or getattr(args, "file", "<program>")),
-              file=sys.stderr)
-        return 2
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `optsearch ... | head`: the reader left; not an error of ours
-        sys.stderr.close()
-        return 0
+        return args.func(args)
+    except ProgramError as exc:  # the program file's own FILE:LINE: message
+        name = getattr(exc, "filename", None) or getattr(args, "file", "<program>")
+        raise UserError(exc.one_line(name).removeprefix("error: ")) from None
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from optsearch.cli.errors import UserError
+from optsearch.cli.errors import UserError, exit_status
 from optsearch.evaluator.noise import standard_error
 
 DEFAULT_TASKS = ("char_lm", "denoise_ae")
@@ -252,11 +252,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(exit_status(main))

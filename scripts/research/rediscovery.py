@@ -30,7 +30,7 @@ import os
 import sys
 import time
 
-from optsearch.cli.errors import UserError
+from optsearch.cli.errors import UserError, exit_status
 
 TOP_K = 3
 GOALS = {"sign_momentum": 0.8, "lion": 0.6}  # the goals: >= 4/5 and >= 3/5 seeds
@@ -271,11 +271,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(exit_status(main))
