@@ -9,7 +9,7 @@ compressed run ends annealed, like the full one. It cannot be continued into the
 which is why a program that clears the hurdle is trained again from scratch (search.hurdles).
 
 Steps, not seeds, are cut: the seeds are stacked into one batched training run, so a quarter
-of the seeds saves little time (measured: 2 seeds cost ~80% of 4) while a quarter of the
+of the seeds saves little time (measured: 2 seeds cost 66-96% of 4) while a quarter of the
 steps saves three quarters, and all seeds keep the paired-seed comparison with AdamW.
 
 A rung score is normalised against AdamW run at the rung's own length -- `rung_suite` has
