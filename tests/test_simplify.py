@@ -655,6 +655,9 @@ def test_character_change_the_search_suite_rejects_never_reaches_meta_validation
     simplify(load_reference("lion"), search, meta)
     meta_programs = [text for suite, text in calls if suite == "meta"]
     assert meta_programs and all("sign(" in text for text in meta_programs)
+    result = simplify(load_reference("lion"), search, meta)
+    (step,) = [s for s in result.trace if "bypass update_2 = sign(update)" in s.note]
+    assert step.rule == "ablation_rejected" and step.note.startswith("resolved by fake-search:")
 
 
 def test_character_change_is_taken_when_meta_validation_resolves_a_gain():
@@ -669,13 +672,15 @@ def test_character_change_is_taken_when_meta_validation_resolves_a_gain():
     assert result.recognition.hyperparameters["beta"] == pytest.approx(0.99)
 
 
-def test_character_change_meta_validation_resolves_as_a_loss_is_rejected_quietly():
-    """Rule: a loss resolved on meta-validation keeps the statement with no trace step."""
+def test_character_change_meta_validation_resolves_as_a_loss_is_rejected_and_says_so():
+    """Rule: a loss resolved on meta-validation keeps the statement; the trace names the
+    suite that resolved it."""
     search, meta, _ = _lion_ablation_measures(meta_beta1_gain=-0.5)
     result = simplify(load_reference("lion"), search, meta)
     assert result.recognition.name == "Lion"
-    assert not any("interp(g, m, 0.9) -> m" in s.note for s in result.trace
-                   if s.rule in ("ablation", "ablation_kept"))
+    notes = {s.rule: s.note for s in result.trace if "interp(g, m, 0.9) -> m" in s.note}
+    assert set(notes) == {"ablation_rejected"}
+    assert notes["ablation_rejected"].startswith("resolved by fake-search@10")
 
 
 def test_character_change_without_a_meta_measure_is_kept_and_says_so():

@@ -25,6 +25,7 @@ call the beta1 = 1 rule Lion. Such an ablation is rejected when the search suite
 loss; otherwise `measure_meta` (the meta-validation suite, the search suite at 10x) judges:
 a resolved loss rejects it, a resolved gain keeps it, and a difference within noise keeps the
 statement with a trace step "not resolved by the suite" (so does the lack of `measure_meta`).
+Rejections are trace steps too ("ablation_rejected", naming the suite that resolved them).
 A measure may carry a `name` attribute (its suite) for the trace.
 """
 
@@ -235,30 +236,37 @@ class _Driver:
 
     def _judge_character(self, after, note, current, new) -> bool:
         """A character change: a loss the search suite resolves rejects it; then the
-        meta-validation suite decides, and where it cannot tell the statement stays."""
-        if not self.within_noise(current, new):
-            return False
+        meta-validation suite decides, and where it cannot tell the statement stays. Every
+        decision is a trace step naming the suite that made it (or could not)."""
         search = getattr(self.measure, "name", "search suite")
         said = f"{search} {_fit_text(current)} -> {_fit_text(new)}"
+        if not self.within_noise(current, new):
+            self._kept("ablation_rejected", f"resolved by {search}: {note} kept", said,
+                       (current, new))
+            return False
         if self.measure_meta is None:
-            self._unresolved(note, f"{said}; no meta-validation measure", (current, new))
+            self._kept("ablation_kept", f"not resolved by the suite: {note} kept",
+                       f"{said}; no meta-validation measure", (current, new))
             return False
         meta = getattr(self.measure_meta, "name", "meta-validation suite")
         ref_meta, new_meta = self.fitness_meta(self.program), self.fitness_meta(after)
         said += f"; {meta} {_fit_text(ref_meta)} -> {_fit_text(new_meta)}"
         if not self.within_noise(ref_meta, new_meta):
+            self._kept("ablation_rejected", f"resolved by {meta}: {note} kept", said,
+                       (ref_meta, new_meta))
             return False
         if self.within_noise(new_meta, ref_meta):  # neither better nor worse beyond noise
-            self._unresolved(note, said, (ref_meta, new_meta))
+            self._kept("ablation_kept", f"not resolved by the suite: {note} kept", said,
+                       (ref_meta, new_meta))
             return False
         self.record("ablation", self.program, after, exact=False,
                     note=f"{note} (judged on {meta}: {said})", fit=(ref_meta, new_meta))
         return True
 
-    def _unresolved(self, note, said, fit) -> None:
-        self.trace.append(Step("ablation_kept", _text(self.program), _text(self.program),
-                               _mean(fit[0]), _mean(fit[1]), False,
-                               f"not resolved by the suite: {note} kept ({said})"))
+    def _kept(self, rule, what, said, fit) -> None:
+        """A trace step that changes nothing: a character change the suites judged."""
+        self.trace.append(Step(rule, _text(self.program), _text(self.program),
+                               _mean(fit[0]), _mean(fit[1]), False, f"{what} ({said})"))
 
     # -- constants
     def round_constants(self) -> None:
