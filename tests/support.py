@@ -4,22 +4,27 @@
 import os
 import sqlite3
 
+import pytest
+
 from optsearch.search.config import Config
+from optsearch.search.driver import resume_run
 
 # Every column a run writes per candidate: what "nothing lost, nothing changed" compares.
 CANDIDATE_COLUMNS = ("id, island, epoch, parent_id, mutation, detail, program, structural_hash, "
                      "fingerprint, status, source, duplicate_of, fitness_json, aggregate, worker")
 
 
-def small_config(budget=40, seed=0, **search) -> Config:
+def small_config(budget=40, seed=0, evaluation=None, **search) -> Config:
     """A search small enough for a test (P=8, T=3) on the fake backend, which scores a
-    program without training."""
+    program without training; `evaluation` and `search` override config keys."""
     config = Config()
     config.search.population_size, config.search.tournament_size = 8, 3
     config.search.budget, config.search.seed = budget, seed
     for key, value in search.items():
         setattr(config.search, key, value)
     config.evaluation.backend = "fake"
+    for key, value in (evaluation or {}).items():
+        setattr(config.evaluation, key, value)
     return config.validate()
 
 
@@ -36,3 +41,25 @@ def candidate_rows(run_dir, where="1"):
     with sqlite3.connect(uri, uri=True) as conn:
         return conn.execute(f"SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE {where} "
                             f"ORDER BY id").fetchall()
+
+
+def interrupt_and_resume(driver, path, stops, snapshot):
+    """Stop the run at `path` after each number of committed steps in `stops` (Ctrl-C in the
+    step callback), check that what was committed survives (`snapshot(path)` is unchanged by
+    the resume) and return the resumed driver, to be run to its end."""
+    for stop in stops:
+        steps = []
+
+        def hook(d, steps=steps, stop=stop):
+            steps.append(1)
+            if len(steps) == stop:
+                raise KeyboardInterrupt
+
+        driver.on_step = hook
+        with pytest.raises(KeyboardInterrupt):
+            driver.run()
+        kept = snapshot(path)
+        driver.store.close()
+        driver = resume_run(path)
+        assert snapshot(path) == kept  # nothing committed was lost
+    return driver

@@ -8,6 +8,7 @@ import os
 import sqlite3
 
 import pytest
+from support import interrupt_and_resume, small_config
 
 from optsearch.cli.main import main
 from optsearch.evaluator import fake_backend
@@ -16,7 +17,7 @@ from optsearch.evaluator.rungs import rung_suite
 from optsearch.evaluator.serial_backend import SerialBackend
 from optsearch.evaluator.suites import Suite
 from optsearch.primitives.reference import load_reference, reference_text
-from optsearch.search.config import Config, ConfigError, from_dict
+from optsearch.search.config import ConfigError, from_dict
 from optsearch.search.driver import resume_run, start_run
 from optsearch.search.evolution import Individual
 from optsearch.search.hurdles import clears, population_hurdle
@@ -31,14 +32,7 @@ RUNGS = ("SELECT candidate_id, status, aggregate, fitness_json, hurdle, passed, 
 
 
 def hurdle_config(budget=60, seed=0, **search):
-    config = Config()
-    config.search.population_size, config.search.tournament_size = 8, 3
-    config.search.budget, config.search.seed = budget, seed
-    for key, value in search.items():
-        setattr(config.search, key, value)
-    config.evaluation.backend = "fake"
-    config.evaluation.hurdles = True
-    return config.validate()
+    return small_config(budget, seed, evaluation={"hurdles": True}, **search)
 
 
 def tables(run_dir):
@@ -212,21 +206,7 @@ def test_stop_in_the_middle_of_a_rung_and_resume_reproduces_the_uninterrupted_ru
     finished(start_run(str(tmp_path / "full"), config, ADAMW))
     path = str(tmp_path / "stopped")
     driver = start_run(path, config, ADAMW)
-    for stop in stops:
-        steps = []
-
-        def hook(d, steps=steps, stop=stop):
-            steps.append(1)
-            if len(steps) == stop:
-                raise KeyboardInterrupt
-
-        driver.on_step = hook
-        with pytest.raises(KeyboardInterrupt):
-            driver.run()
-        kept = tables(path)
-        driver.store.close()
-        driver = resume_run(path)
-        assert tables(path) == kept
+    driver = interrupt_and_resume(driver, path, stops, tables)
     finished(driver)
     assert tables(path) == tables(str(tmp_path / "full"))
 

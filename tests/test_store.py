@@ -4,7 +4,7 @@ import os
 import sqlite3
 
 import pytest
-from support import candidate_rows, small_config
+from support import candidate_rows, interrupt_and_resume, small_config
 
 from optsearch.evaluator.fake_backend import FakeBackend
 from optsearch.evaluator.fitness import Fitness
@@ -105,21 +105,7 @@ def test_stop_and_resume_reproduces_the_uninterrupted_run(tmp_path, stops):
     finished(start_run(str(tmp_path / "full"), config, ADAMW))
     path = str(tmp_path / "stopped")
     driver = start_run(path, config, ADAMW)
-    for stop in stops:  # stop right after a committed step, e.g. a pending but unsubmitted job
-        steps = []
-
-        def hook(d, steps=steps, stop=stop):
-            steps.append(1)
-            if len(steps) == stop:
-                raise KeyboardInterrupt
-
-        driver.on_step = hook
-        with pytest.raises(KeyboardInterrupt):
-            driver.run()
-        kept = table(path)
-        driver.store.close()
-        driver = resume_run(path)
-        assert table(path) == kept  # nothing committed was lost
+    driver = interrupt_and_resume(driver, path, stops, table)
     finished(driver)
     assert table(path) == table(str(tmp_path / "full"))
     assert (tmp_path / "stopped" / "best.py").read_text() == \
