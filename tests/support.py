@@ -63,3 +63,20 @@ def interrupt_and_resume(driver, path, stops, snapshot):
         driver = resume_run(path)
         assert snapshot(path) == kept  # nothing committed was lost
     return driver
+
+
+def kill_inside_a_transaction(driver, kill_at: int):
+    """Run until the `kill_at`-th state save, then die inside that transaction (as a kill -9
+    would: nothing of the step is committed); the store is closed, ready for resume_run."""
+    save, calls = driver.store.save_state, []
+
+    def dying_save(name, value):
+        calls.append(name)
+        if len(calls) == kill_at:
+            raise SystemExit("killed inside a transaction")
+        save(name, value)
+
+    driver.store.save_state = dying_save
+    with pytest.raises(SystemExit):
+        driver.run()
+    driver.store.close()

@@ -8,7 +8,7 @@ import os
 import sqlite3
 
 import pytest
-from support import interrupt_and_resume, small_config
+from support import interrupt_and_resume, kill_inside_a_transaction, small_config
 
 from optsearch.cli.main import main
 from optsearch.evaluator import fake_backend
@@ -217,18 +217,7 @@ def test_a_rung_step_killed_before_its_commit_is_redone_identically(tmp_path):
     for kill_at in (12, 13, 27):
         path = str(tmp_path / f"killed{kill_at}")
         driver = start_run(path, config, ADAMW)
-        save, calls = driver.store.save_state, []
-
-        def dying_save(name, value, save=save, calls=calls, kill_at=kill_at):
-            calls.append(name)
-            if len(calls) == kill_at:
-                raise SystemExit("killed inside a transaction")
-            save(name, value)
-
-        driver.store.save_state = dying_save
-        with pytest.raises(SystemExit):
-            driver.run()
-        driver.store.close()
+        kill_inside_a_transaction(driver, kill_at)
         finished(resume_run(path))
         assert tables(path) == tables(str(tmp_path / "full"))
 

@@ -4,7 +4,7 @@ import os
 import sqlite3
 
 import pytest
-from support import candidate_rows, interrupt_and_resume, small_config
+from support import candidate_rows, interrupt_and_resume, kill_inside_a_transaction, small_config
 
 from optsearch.evaluator.fake_backend import FakeBackend
 from optsearch.evaluator.fitness import Fitness
@@ -117,18 +117,7 @@ def test_a_step_killed_before_its_commit_is_redone_identically(tmp_path):
     finished(start_run(str(tmp_path / "full"), config, ADAMW))
     path = str(tmp_path / "killed")
     driver = start_run(path, config, ADAMW)
-    save, calls = driver.store.save_state, []
-
-    def dying_save(name, value):
-        calls.append(name)
-        if len(calls) == 25:
-            raise SystemExit("killed inside a transaction")
-        save(name, value)
-
-    driver.store.save_state = dying_save
-    with pytest.raises(SystemExit):
-        driver.run()
-    driver.store.close()
+    kill_inside_a_transaction(driver, 25)
     finished(resume_run(path))
     assert table(path) == table(str(tmp_path / "full"))
 
