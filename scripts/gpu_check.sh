@@ -9,14 +9,22 @@
 # What it checks: the CUDA tests of the exported optimizer, its step
 # time on CUDA against the peers and torch.compile (bench_export), K stacked seeds vs
 # sequential runs on CUDA (bench_seeds), and a first calibration of a larger proxy on CUDA
-# (rank_rules --device cuda). Ray's GPU path (fractional GPUs per actor) is not covered: the
-# machine has no ray and its wheel is over the 64 MiB a call may carry.
+# (rank_rules --device cuda), and Ray's GPU path: two workers sharing a GPU (0.5 each)
+# evaluating on CUDA (tests/test_cluster.py -k fractional). The machine has no ray and its
+# wheel is over the 64 MiB a call may carry: the script tries `pip install ray` (it works
+# where the machine reaches an index) and otherwise says that the Ray check did not run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-runs/gpu_check}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 py=${PYTHON:-python3}
+# `optsearch.<name>` is the checkout's <name>/ folder (pyproject's package-dir); without an
+# install, a folder of links gives the same names. PWD on the path: scripts.bench/research.
+ns=$(mktemp -d)/ns
+mkdir -p "$ns/optsearch"
+for name in primitives proxy_tasks evaluator search; do ln -s "$PWD/$name" "$ns/optsearch/$name"; done
+ln -s "$PWD/scripts/cli" "$ns/optsearch/cli"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$ns:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 step() {   # step NAME SECONDS CMD...: one check, its log under $out, bounded in time
     local name=$1 limit=$2; shift 2
     echo "== $name"
@@ -34,3 +42,12 @@ step rank_ts 180 $py -m scripts.research.rank_rules --device cuda --workers 4 --
     --tasks "teacher_student@10:student_bias=false,batch_size=4096" \
     --only "adamwbc .9/.999" "lion .9/.99" "lion .8/.95" --lr-min 3e-4 --lr-max 3e-2 \
     --out "$out/rank.jsonl"
+# Ray: fractional GPUs per worker (needs ray 2.60 and scikit-learn, as in requirements.lock)
+if ! $py -c "import ray, sklearn" 2>/dev/null; then
+    timeout 60 $py -m pip install -q "ray==2.60.0" "scikit-learn==1.9.1" >"$out/pip_ray.log" 2>&1
+fi
+if $py -c "import ray, sklearn" 2>/dev/null; then
+    step ray_gpu 240 $py -m pytest -q -p no:cacheprovider tests/test_cluster.py -k fractional -rs
+else
+    echo "== ray_gpu: did not run (ray could not be installed here; $out/pip_ray.log)"
+fi

@@ -32,11 +32,14 @@ def backend_for(ev: EvaluationConfig, suite=None) -> Backend:
     if ev.target and suite is None:
         return make_target_backend(ev.target)
     options = {"delay_s": ev.fake_delay_s} if ev.backend == "fake" else {}
+    workers = worker_count(ev)
+    if ev.backend == "ray":   # workers 0: every CPU of the cluster (this machine's, if local)
+        workers, options["gpus_per_worker"] = ev.workers or None, ev.gpus_per_worker
     if ev.hurdles and suite is None:
         options["rung_fraction"] = ev.rung_fraction
     if ev.lr_sweep > 1 and suite is None and ev.backend != "fake":
         options["lr_sweep"] = ev.lr_sweep   # the funnel re-checks stored programs as they are
-    return make_backend(ev.backend, workers=worker_count(ev), address=ev.address or None,
+    return make_backend(ev.backend, workers=workers, address=ev.address or None,
                         suite=ev.suite if suite is None else suite, seeds=tuple(range(ev.seeds)),
                         **options)
 

@@ -71,6 +71,9 @@ class EvaluationConfig:
     backend: str = "ray"  # "ray" (local instance or --address cluster) or "serial" (in process)
     workers: int = 0  # evaluations in flight; 0 = one per CPU core
     address: str = ""  # Ray cluster address; empty starts a local instance
+    # GPUs per Ray worker; a fraction lets workers share a GPU (0.25: four per GPU). Above 0
+    # the evaluations run on the worker's CUDA device; 0 keeps them on CPU.
+    gpus_per_worker: float = 0.0
     suite: str = "default"
     seeds: int = 4  # seeds 0..seeds-1 per task
     # Target mode: fitness = imitation of this optimizer (a program file, a reference name or
@@ -129,6 +132,10 @@ class Config:
         _require(e.lr_sweep >= 1, "evaluation.lr_sweep must be >= 1 (1 = no sweep)")
         _require(e.lr_sweep == 1 or e.seeds >= 2,
                  "evaluation.lr_sweep > 1 needs seeds >= 2 (one half chooses, one reports)")
+        _require(math.isfinite(e.gpus_per_worker) and e.gpus_per_worker >= 0,
+                 "evaluation.gpus_per_worker must be >= 0 (0 = CPU workers)")
+        _require(e.gpus_per_worker == 0 or e.backend == "ray",
+                 "evaluation.gpus_per_worker needs the ray backend")
         return self
 
     def with_overrides(self, **values) -> Config:

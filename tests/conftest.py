@@ -15,3 +15,13 @@ def tiny_meta_suites(monkeypatch):
     rules are the same on tiny ones."""
     monkeypatch.setitem(proxy_tasks.SUITES, "test@10", [("digits_mlp", 0)])
     monkeypatch.setitem(proxy_tasks.SUITES, "test@100", [("noisy_quadratic", 0)])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A browser check that did not run is said once, visibly, not only among the skips."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if "browser check did not run" in reason:
+            terminalreporter.write_sep("!", reason.removeprefix("Skipped: "), yellow=True,
+                                       bold=True)
+            return

@@ -30,7 +30,11 @@ def add_parser(sub) -> None:
                         "(chosen on half the seeds, reported on the rest; default 1: no sweep)")
     p.add_argument("--workers", type=int, default=1,
                    help="1: evaluate in-process; more: through the Ray backend")
-    p.add_argument("--address", default=None, help="join this Ray cluster (implies Ray)")
+    p.add_argument("--address", default=None,
+                   help="join this Ray cluster, 'auto' or HOST:PORT (implies Ray)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                   help="GPUs per Ray worker (implies Ray); the evaluation runs on CUDA")
+    p.add_argument("--verbose", action="store_true", help="also show Ray's log lines")
     p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S,
                    help="seconds per evaluation before it counts as a timeout")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -39,12 +43,14 @@ def add_parser(sub) -> None:
 
 def _fitness(args, program):
     seeds = tuple(range(args.seeds))
-    if args.workers <= 1 and not args.address:
+    if args.workers <= 1 and not args.address and not args.gpus_per_worker:
         return evaluate(program, args.suite, seeds, time_limit_s=args.time_limit,
                         lr_sweep=args.lr_sweep)
-    with make_backend("ray", workers=args.workers, address=args.address, suite=args.suite,
-                      seeds=seeds, time_limit_s=args.time_limit,
-                      lr_sweep=args.lr_sweep) as backend:
+    from optsearch.evaluator.ray_backend import RayLogRouting
+    with RayLogRouting(verbose=args.verbose), make_backend(
+            "ray", workers=args.workers, address=args.address, suite=args.suite, seeds=seeds,
+            time_limit_s=args.time_limit, lr_sweep=args.lr_sweep,
+            gpus_per_worker=args.gpus_per_worker) as backend:
         backend.submit(0, format_program(program))
         results = []
         while not results:
@@ -63,6 +69,8 @@ def run(args) -> int:
         args.suite = resolve_suite(args.suite)   # before any work: a bad name is user input
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
+    if not args.gpus_per_worker >= 0:
+        raise UserError("--gpus-per-worker must be >= 0")
     program = read_program(args.file)
     try:
         fitness = _fitness(args, program)

@@ -17,7 +17,7 @@ import functools
 import os
 import time
 
-from optsearch.cli.cmd_search import build_config, default_run_dir, execute
+from optsearch.cli.cmd_search import add_verbose, build_config, default_run_dir, execute, ray_logs
 from optsearch.cli.errors import UserError
 from optsearch.primitives.pool import POOLS
 from optsearch.search.pipeline import verdict
@@ -46,7 +46,9 @@ def add_arguments(p) -> None:
     p.add_argument("--config", help="search TOML config (default: configs/default.toml values)")
     p.add_argument("--backend", default="ray", choices=("ray", "serial"))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--address", help="Ray cluster address")
+    p.add_argument("--address", help="Ray cluster address, 'auto' or HOST:PORT")
+    p.add_argument("--gpus-per-worker", type=float, metavar="G",
+                   help="GPUs per Ray worker (0.25: four share a GPU); evaluations run on CUDA")
     p.add_argument("--suite", help="proxy suite for the search")
     p.add_argument("--pool", choices=POOLS, help="functions mutation draws from ('paper': the "
                    "Lion paper's pool, no per-tensor mean)")
@@ -55,6 +57,7 @@ def add_arguments(p) -> None:
     p.add_argument("--from-run", metavar="RUN_DIR",
                    help="skip the search: funnel, simplify and export this finished run")
     p.add_argument("--quiet", action="store_true")
+    add_verbose(p)
     p.set_defaults(init=None, fake_delay=None, target=None)  # search options run does not take
 
 
@@ -68,7 +71,8 @@ def finished_run_config(args):
         raise UserError(f"{run_dir}: not a run directory (no {DB_NAME})")
     try:
         return load(os.path.join(run_dir, CONFIG_NAME)).with_overrides(
-            backend=args.backend, workers=args.workers, address=args.address)
+            backend=args.backend, workers=args.workers, address=args.address,
+            gpus_per_worker=args.gpus_per_worker)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 
@@ -91,7 +95,8 @@ def main_job(args):
     if args.from_run:
         config = finished_run_config(args)
         log(f"search: using the finished run {args.from_run} (suite {config.evaluation.suite})")
-        return pipeline.distill(args.from_run, config, stages, args.top_k, log)
+        with ray_logs(config, args.from_run, args.verbose):
+            return pipeline.distill(args.from_run, config, stages, args.top_k, log)
     config = build_config(args)
     run_dir = args.out or default_run_dir(config.search.seed)
     init = config.search.init
@@ -101,9 +106,10 @@ def main_job(args):
             raise KeyboardInterrupt
 
     try:
-        return pipeline.run_main_job(run_dir, config,
-                                     None if init == "random" else read_program(init),
-                                     args.minutes, stages, args.top_k, runner, log)
+        with ray_logs(config, run_dir, args.verbose):
+            return pipeline.run_main_job(run_dir, config,
+                                         None if init == "random" else read_program(init),
+                                         args.minutes, stages, args.top_k, runner, log)
     except FileExistsError:
         raise UserError(f"{run_dir} already holds a run; continue its search with 'optsearch "
                         f"resume {run_dir}', or finish it with 'optsearch run --from-run "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -18,6 +19,8 @@ from optsearch.search.driver import start_run
 from optsearch.search.pipeline import stop_at
 from optsearch.search.stats import run_stats
 
+RAY_LOG = "ray.log"   # Ray's own log lines, in the run directory
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("search", help="run a search job; writes a run directory",
@@ -27,7 +30,10 @@ def add_parser(sub) -> None:
     p.add_argument("--config", help="TOML configuration file")
     p.add_argument("--budget", type=int, help="evaluations to run (cache hits are free)")
     p.add_argument("--workers", type=int, help="evaluations in flight")
-    p.add_argument("--address", help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--address", help="Ray cluster address, 'auto' or HOST:PORT (default: start "
+                                     "a local instance)")
+    p.add_argument("--gpus-per-worker", type=float, metavar="G",
+                   help="GPUs per Ray worker (0.25: four share a GPU); evaluations run on CUDA")
     p.add_argument("--seed", type=int, help="seed of the search's random choices")
     p.add_argument("--out", help="run directory to create (default: runs/<time>-s<seed>)")
     p.add_argument("--backend", choices=BACKEND_KINDS, metavar="serial|ray", help="evaluation backend")
@@ -41,6 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pool", choices=POOLS, help="functions mutation draws from ('paper': the "
                    "Lion paper's pool, no per-tensor mean)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose(p)
     p.add_argument("--fake-delay", type=float, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -55,7 +62,7 @@ def build_config(args):
             budget=args.budget, seed=args.seed, init=args.init, workers=args.workers,
             address=args.address, backend=args.backend, suite=args.suite,
             fake_delay_s=args.fake_delay, target=target_spec(args.target), init_lr_factors=wide,
-            pool=args.pool)
+            pool=args.pool, gpus_per_worker=args.gpus_per_worker)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 
@@ -85,15 +92,34 @@ def run(args) -> int:
     init = config.search.init
     initial = None if init == "random" else read_program(init)
     run_dir = args.out or default_run_dir(config.search.seed)
-    try:
-        driver = start_run(run_dir, config, initial)
-    except FileExistsError:
-        raise UserError(f"{run_dir} already holds a run; continue it with "
-                        f"'optsearch resume {run_dir}'") from None
-    except BackendUnavailable as exc:
-        raise UserError(str(exc)) from None
-    print(f"run directory: {run_dir}", file=sys.stderr)
-    return execute(driver, run_dir, quiet=args.quiet)
+    with ray_logs(config, run_dir, args.verbose):
+        try:
+            driver = start_run(run_dir, config, initial)
+        except FileExistsError:
+            raise UserError(f"{run_dir} already holds a run; continue it with "
+                            f"'optsearch resume {run_dir}'") from None
+        except BackendUnavailable as exc:
+            raise UserError(str(exc)) from None
+        print(f"run directory: {run_dir}", file=sys.stderr)
+        return execute(driver, run_dir, quiet=args.quiet)
+
+
+def add_verbose(p) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help=f"also show Ray's log lines (always in RUN_DIR/{RAY_LOG})")
+
+
+@contextlib.contextmanager
+def ray_logs(config, run_dir: str, verbose: bool = False):
+    """While a command runs a Ray search: Ray's log lines go to RUN_DIR/ray.log, and reach
+    the terminal only when verbose."""
+    if config is None or config.evaluation.backend != "ray":
+        yield
+        return
+    from optsearch.evaluator.ray_backend import RayLogRouting
+    os.makedirs(run_dir, exist_ok=True)
+    with RayLogRouting(os.path.join(run_dir, RAY_LOG), verbose):
+        yield
 
 
 def execute(driver, run_dir: str, quiet: bool = False, deadline: float | None = None) -> int:
