@@ -69,25 +69,8 @@ def test_ray_gives_the_serial_fitness_for_every_program(ray_instance):
     assert results[[j for j, _, _ in results].index(0)][1].aggregate == 1.0   # AdamW
 
 
-def test_a_worker_killed_mid_evaluation_loses_nothing(slow_backend):
-    """Evaluation is idempotent: the lost job is evaluated again (by whichever worker is free
-    first) and Ray restarts the dead actor, which then takes work again."""
-    pids = slow_backend.worker_pids()
-    slow_backend.submit(0, reference_text("lion"))
-    slow_backend.submit(1, reference_text("sgdm"))
-    time.sleep(1.5)                                   # both are now training
-    os.kill(pids[0], signal.SIGKILL)
-    results = {job: (fitness, worker)
-               for job, fitness, worker in drain(slow_backend, 2, limit_s=300.0)}
-    assert set(results) == {0, 1}
-    assert all(fitness.status == "ok" for fitness, _ in results.values())
-    assert not any(worker.endswith(f":{pids[0]}") for _, worker in results.values())
-    lion = evaluate(reference_text("lion"), slow_backend.suite, SEEDS)
-    assert results[0][0].aggregate == lion.aggregate
-    restarted = slow_backend.worker_pids()[0]
-    assert restarted != pids[0]                       # the same slot, a new process
-
-
+# (The next two tests come before those using slow_backend: its two workers hold the
+# instance's 2 CPUs until the module ends, and a backend made after it could not start.)
 def test_a_restarted_worker_needs_nothing_from_the_object_store(ray_instance, capfd):
     """An actor restart must never fail for lost constructor arguments: workers build the
     task data themselves, so Ray has no object-store argument to warn about, and a worker
@@ -114,6 +97,25 @@ def test_a_worker_with_different_data_refuses_and_the_job_fails_instead_of_waiti
         (job_id, fitness, _), = drain(backend, 1, limit_s=120.0)
     assert (job_id, fitness.status) == (0, "error")
     assert "differs from the driver's" in fitness.message
+
+
+def test_a_worker_killed_mid_evaluation_loses_nothing(slow_backend):
+    """Evaluation is idempotent: the lost job is evaluated again (by whichever worker is free
+    first) and Ray restarts the dead actor, which then takes work again."""
+    pids = slow_backend.worker_pids()
+    slow_backend.submit(0, reference_text("lion"))
+    slow_backend.submit(1, reference_text("sgdm"))
+    time.sleep(1.5)                                   # both are now training
+    os.kill(pids[0], signal.SIGKILL)
+    results = {job: (fitness, worker)
+               for job, fitness, worker in drain(slow_backend, 2, limit_s=300.0)}
+    assert set(results) == {0, 1}
+    assert all(fitness.status == "ok" for fitness, _ in results.values())
+    assert not any(worker.endswith(f":{pids[0]}") for _, worker in results.values())
+    lion = evaluate(reference_text("lion"), slow_backend.suite, SEEDS)
+    assert results[0][0].aggregate == lion.aggregate
+    restarted = slow_backend.worker_pids()[0]
+    assert restarted != pids[0]                       # the same slot, a new process
 
 
 def test_an_overrunning_evaluation_is_killed_and_reported_as_timeout(slow_backend):
