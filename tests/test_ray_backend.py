@@ -55,6 +55,7 @@ def test_ray_gives_the_serial_fitness_for_every_program(ray_instance):
     texts += [DIVERGING, NO_GRADIENT]
     with make_backend("ray", workers=2, suite="test", seeds=SEEDS) as backend:
         assert backend.capacity == 2
+        backend.worker_pids()   # both started: a job goes only to a worker that is up
         for job_id, text in enumerate(texts):   # more jobs than capacity: queued in the driver
             backend.submit(job_id, text)
         results = drain(backend, len(texts))
