@@ -31,6 +31,7 @@ REFERENCES = {
     "adamw": ("AdamW", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "lr": 1e-3}),
     "adam": ("Adam", {"beta1": 0.9, "beta2": 0.999, "lr": 1e-3}),
     "rmsprop": ("RMSProp", {"alpha": 0.99, "lr": 0.01}),
+    "adagrad": ("AdaGrad", {"lr": 0.01}),
     "adabelief": ("AdaBelief", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
                                 "lr": 1e-3}),
 }
