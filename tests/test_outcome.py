@@ -80,6 +80,13 @@ def test_lion_with_beta1_above_beta2_is_its_own_class():
     assert out.hyperparameters["beta2"] == pytest.approx(0.9)
 
 
+def test_lion_with_beta1_one_is_lagged_signum_counted_as_sign_momentum():
+    """Rule: Lion's form with beta1 = 1 (the update is the sign of the previous momentum) is
+    recognised LaggedSignum, never Lion, and counts as sign momentum (one memory)."""
+    out = classify(_lion("1.0", "0.9"))
+    assert (out.name, out.cls) == ("LaggedSignum", "signum")
+
+
 def test_sign_of_the_gradient_is_sign_descent():
     """Rule: sign(g) with no momentum is sign_descent, not a sign-momentum class."""
     out = classify(SIGN_G)

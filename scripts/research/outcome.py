@@ -169,7 +169,7 @@ def _classify(program: Program) -> Outcome:
         rec, note = None, f"simplify failed ({type(exc).__name__}); "
     if rec is not None and rec.name != "new":
         hp = dict(rec.hyperparameters)
-        if rec.name in ("Lion", "Signum"):
+        if rec.name in ("Lion", "Signum", "LaggedSignum"):  # one memory: sign momentum
             b1 = hp.get("beta1", hp.get("beta"))
             b2 = hp.get("beta2", hp.get("beta"))
             cls = sign_momentum_class(b1, b2, RECOGNISED_TOL)
