@@ -105,7 +105,8 @@ def score_panel(out: Path, kind: str, suite_name: str, seeds: tuple, lr_sweep: i
         fitness = evaluate(path.read_text(), suite, seeds, time_limit_s=limit,
                            lr_sweep=lr_sweep)
         row = {"program": path.stem, "kind": kind, "suite": suite_name, "seeds": list(seeds),
-               "lr_sweep": lr_sweep, "aggregate": fitness.aggregate, "status": fitness.status,
+               "lr_sweep": lr_sweep, "lr_factor": fitness.lr_factor, "aggregate": fitness.aggregate,
+               "status": fitness.status,
                "seed_aggregates": fitness.seed_aggregates(),
                "wall_s": round(time.perf_counter() - t0, 2),
                "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
@@ -173,6 +174,24 @@ def report(out: Path, top: float) -> None:
         print(f"| {suite} | {definition}, {n_seeds} seeds | {'/'.join(map(str, meta_seeds))} | "
               f"{len(x)} | {spearman(x, y):.2f} | {int(kept.sum())} | "
               f"{spearman(x[kept], y[kept]):.2f} |")
+    print_programs(rows, meta)
+
+
+def print_programs(rows, meta) -> None:
+    """Per program: every search-fitness definition's value and the meta-validation value."""
+    columns = sorted({(r["suite"], r["lr_sweep"], len(r["seeds"])) for r in rows
+                      if r["kind"] == "search"})
+    value = {(r["suite"], r["lr_sweep"], len(r["seeds"]), r["program"]): r["aggregate"]
+             for r in rows if r["kind"] == "search"}
+    names = [f"{s} N={n} K={k}" for s, n, k in columns]
+    print("\n| program | " + " | ".join(names) + " | meta |")
+    print("|---|" + "---|" * (len(columns) + 1))
+    for program in sorted({r["program"] for r in rows}):
+        cells = [value.get((*c, program)) for c in columns]
+        metas = [meta.get((c[0], program)) for c in columns[:1]]
+        text = " | ".join("" if v is None else f"{v:.3f}" for v in cells)
+        m = "" if not metas or metas[0] is None else f"{metas[0][0]:.3f}"
+        print(f"| {program} | {text} | {m} |")
 
 
 def main(argv=None) -> None:
