@@ -78,8 +78,25 @@ def population_sample(run_dir: str, k: int) -> list[tuple[str, object]]:
     return [(f"search_c{rows[i]['id']}", parse(rows[i]["program"])) for i in picks]
 
 
-def panel(out: Path, pattern: str = "*") -> list[Path]:
-    return sorted((out / "panel").glob(f"{pattern}.py"))
+def panel(out: Path, pattern: str = "*", folder: str = "panel") -> list[Path]:
+    return sorted((out / folder).glob(f"{pattern}.py"))
+
+
+def folded_target(out: Path, row: dict) -> str:
+    """Which program a swept row's fitness is about: the panel program with the chosen step
+    folded in (what a swept search stores). Its name: the panel or folded/ file with that
+    text, written to folded/ when there is none yet."""
+    text = (out / "panel" / f"{row['program']}.py").read_text()
+    if row.get("lr_factor", 1.0) == 1.0:
+        return row["program"]
+    target = format_program(with_lr_factor(parse(text), row["lr_factor"]))
+    for path in panel(out) + panel(out, folder="folded"):
+        if path.read_text() == target:
+            return path.stem
+    path = out / "folded" / f"{row['program']}_f{row['lr_factor']:g}.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(target)
+    return path.stem
 
 
 def _rows(out: Path) -> list[dict]:
@@ -95,10 +112,12 @@ def score_panel(out: Path, kind: str, suite_name: str, seeds: tuple, lr_sweep: i
     so seeds scored in separate runs combine by a geometric mean); search rows use all
     `seeds` at once, as the search does."""
     suite = resolve_suite(suite_name if kind == "search" else f"{suite_name}@10")
-    limit = META_TIME_LIMIT_S if kind == "meta" else None
+    limit = None if kind == "search" else META_TIME_LIMIT_S
     done = {(r["program"], r["kind"], r["suite"], tuple(r["seeds"]), r["lr_sweep"])
             for r in _rows(out)}
-    for path in panel(out, pattern):
+    paths = panel(out, pattern, "folded" if kind == "meta-folded" else "panel")
+    kind = "meta" if kind == "meta-folded" else kind
+    for path in paths:
         if (path.stem, kind, suite_name, seeds, lr_sweep) in done:
             continue
         t0 = time.perf_counter()
@@ -153,28 +172,38 @@ def meta_fitness(rows) -> dict:
 
 
 def report(out: Path, top: float) -> None:
-    """Markdown: rho between each search-fitness definition and meta-validation, per suite."""
+    """Markdown: rho between each search-fitness definition and meta-validation, per suite.
+    A swept definition is paired twice: with the 10x fitness of the program as written, and
+    with that of the program its sweep would store (the chosen step folded in)."""
     rows = _rows(out)
     meta = meta_fitness(rows)
-    print("| suite | search fitness | meta seeds | n | rho (all) | n top | rho (top) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| suite | search fitness | meta-validated program | meta seeds | n | rho (all) "
+          "| n top | rho (top) |")
+    print("|---|---|---|---|---|---|---|---|")
     definitions = sorted({(r["suite"], r["lr_sweep"], len(r["seeds"])) for r in rows
                           if r["kind"] == "search"})
     for suite, n_sweep, n_seeds in definitions:
-        pairs = [(r["aggregate"], meta[(suite, r["program"])]) for r in rows
-                 if r["kind"] == "search" and (r["suite"], r["lr_sweep"], len(r["seeds"]))
-                 == (suite, n_sweep, n_seeds) and (suite, r["program"]) in meta]
-        if not pairs:
-            continue
-        x = np.array([p[0] for p in pairs])
-        y = np.array([p[1][0] for p in pairs])
-        meta_seeds = sorted({len(p[1][1]) for p in pairs})
-        kept = x >= top
-        definition = "plain" if n_sweep == 1 else f"lr-swept N={n_sweep}"
-        print(f"| {suite} | {definition}, {n_seeds} seeds | {'/'.join(map(str, meta_seeds))} | "
-              f"{len(x)} | {spearman(x, y):.2f} | {int(kept.sum())} | "
-              f"{spearman(x[kept], y[kept]):.2f} |")
+        chosen = [r for r in rows if r["kind"] == "search"
+                  and (r["suite"], r["lr_sweep"], len(r["seeds"])) == (suite, n_sweep, n_seeds)]
+        targets = [("as written", lambda r: r["program"])]
+        if n_sweep > 1:
+            targets.append(("chosen step folded in", lambda r: folded_target(out, r)))
+        for label, target in targets:
+            pairs = [(r["aggregate"], meta[(suite, target(r))]) for r in chosen
+                     if (suite, target(r)) in meta]
+            if pairs:
+                definition = "plain" if n_sweep == 1 else f"lr-swept N={n_sweep}"
+                _print_rho(suite, f"{definition}, {n_seeds} seeds", label, pairs, top)
     print_programs(rows, meta)
+
+
+def _print_rho(suite, definition, label, pairs, top) -> None:
+    x = np.array([p[0] for p in pairs])
+    y = np.array([p[1][0] for p in pairs])
+    meta_seeds = "/".join(map(str, sorted({len(p[1][1]) for p in pairs})))
+    kept = x >= top
+    print(f"| {suite} | {definition} | {label} | {meta_seeds} | {len(x)} | "
+          f"{spearman(x, y):.2f} | {int(kept.sum())} | {spearman(x[kept], y[kept]):.2f} |")
 
 
 def print_programs(rows, meta) -> None:
@@ -196,7 +225,8 @@ def print_programs(rows, meta) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="fidelity", description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("panel", "meta", "search", "report"))
+    p.add_argument("command", choices=("panel", "meta", "search", "fold", "meta-folded",
+                                       "report"))
     p.add_argument("--out", default=OUT)
     p.add_argument("--run", default=None, help="panel: run directory to sample")
     p.add_argument("--sample", type=int, default=10, help="panel: programs from --run")
@@ -214,6 +244,10 @@ def main(argv=None) -> None:
             print(path)
     elif args.command == "report":
         report(out, args.top)
+    elif args.command == "fold":   # the folded programs of the swept rows, for meta-folded
+        for r in _rows(out):
+            if r["kind"] == "search" and r["lr_sweep"] > 1:
+                print(r["program"], "->", folded_target(out, r))
     else:
         seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
         score_panel(out, args.command, args.suite, seeds, args.lr_sweep, args.programs)
