@@ -178,9 +178,9 @@ def _mean_se(values) -> str:
         return "-"
     mean = sum(values) / len(values)
     if len(values) == 1:
-        return f"{mean:.3g}"
+        return f"{mean:.4g}"
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return f"{mean:.3g} ± {math.sqrt(var / len(values)):.2g}"
+    return f"{mean:.4g} ± {math.sqrt(var / len(values)):.3g}"
 
 
 def main() -> None:
