@@ -19,6 +19,9 @@ one call, and a config can name it.
 
 from __future__ import annotations
 
+import collections
+import time
+
 from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S
 from optsearch.evaluator.suites import resolve_suite
 
@@ -78,6 +81,43 @@ def _fake(workers, address, suite, seeds, time_limit_s, **options):
 _KINDS = {"serial": _serial, "ray": _ray, "fake": _fake}
 BACKEND_KINDS = tuple(_KINDS)
 
+
+
+class InProcessBackend(Backend):
+    """A backend that evaluates in the calling process, inside `poll`, in submission order:
+    deterministic, so a seeded search is reproducible. Subclasses say how one job is
+    evaluated (`evaluate_job`) and which submissions they accept (`accepts`)."""
+
+    capacity = 1
+
+    def __init__(self):
+        self._queue: collections.deque = collections.deque()
+
+    def accepts(self, rung: bool) -> bool:
+        return not rung
+
+    def evaluate_job(self, program_text: str, rung: bool):
+        raise NotImplementedError
+
+    def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
+        if not self.accepts(rung):
+            raise ValueError(f"{type(self).__name__} was made without a rung")
+        self._queue.append((job_id, program_text, rung))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def poll(self, timeout_s: float | None = None) -> list:
+        """Evaluate queued jobs in order: at least one, then more while `timeout_s` lasts."""
+        deadline = None if timeout_s is None else time.perf_counter() + timeout_s
+        done = []
+        while self._queue:
+            job_id, text, rung = self._queue.popleft()
+            done.append((job_id, self.evaluate_job(text, rung), self.worker_name))
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return done
 
 def make_backend(kind: str, workers: int | None = None, address: str | None = None,
                  suite="default", seeds=DEFAULT_SEEDS, time_limit_s=DEFAULT_TIME_LIMIT_S,

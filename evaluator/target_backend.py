@@ -9,10 +9,7 @@ There is no rung: an evaluation is already cheaper than a proxy-task rung.
 
 from __future__ import annotations
 
-import collections
-import time
-
-from optsearch.evaluator.backends import Backend, BackendUnavailable
+from optsearch.evaluator.backends import BackendUnavailable, InProcessBackend
 from optsearch.evaluator.imitation import (
     DEFAULT_STREAM,
     StreamSpec,
@@ -24,8 +21,7 @@ from optsearch.evaluator.suites import Suite
 from optsearch.evaluator.targets import TargetError, resolve_target
 
 
-class TargetBackend(Backend):
-    capacity = 1
+class TargetBackend(InProcessBackend):
     worker_name = "target"
 
     def __init__(self, target: str, stream: StreamSpec = DEFAULT_STREAM):
@@ -37,29 +33,11 @@ class TargetBackend(Backend):
         self.suite = Suite(f"target:{self.target.label}", {},
                            version=f"target-{self.target.version}-stream-{stream.version()}")
         self.seeds = tuple(range(self.stream.seeds))
-        self._queue: collections.deque = collections.deque()
+        super().__init__()
 
-    def submit(self, job_id: int, program_text: str, rung: bool = False) -> None:
-        if rung:
-            raise ValueError("target mode has no rung")
-        self._queue.append((job_id, program_text))
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
-    def poll(self, timeout_s: float | None = None) -> list:
-        """Evaluate queued jobs in order: at least one, then more while `timeout_s` lasts."""
-        deadline = None if timeout_s is None else time.perf_counter() + timeout_s
-        done = []
-        while self._queue:
-            job_id, text = self._queue.popleft()
-            fitness = imitation_fitness(text, self.stream, self.target.label,
-                                        self.suite.version)
-            done.append((job_id, fitness, self.worker_name))
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-        return done
+    def evaluate_job(self, program_text: str, rung: bool):
+        return imitation_fitness(program_text, self.stream, self.target.label,
+                                 self.suite.version)
 
 
 def make_target_backend(target: str) -> TargetBackend:

@@ -21,11 +21,10 @@ import re
 
 import torch
 
-from optsearch.primitives.analysis import check
 from optsearch.primitives.codegen import compile_program
-from optsearch.primitives.parser import MAX_BYTES, decode, parse
+from optsearch.primitives.files import read_program_file
 from optsearch.primitives.printer import format_program
-from optsearch.primitives.program import Program, ProgramError
+from optsearch.primitives.program import Program
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
 
 # "torch.optim.NAdam" or "package.module:Class": dotted identifiers only (no paths, no ".py")
@@ -105,17 +104,9 @@ def resolve_target(spec: str):
 
 def _read_program(path: str) -> Program:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+        return read_program_file(path)
     except OSError as exc:
         raise TargetError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        program = parse(decode(data))
-        check(program)
-    except ProgramError as exc:
-        exc.filename = path
-        raise
-    return program
 
 
 def import_optimizer_class(spec: str) -> type:

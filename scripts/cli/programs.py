@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 
 from optsearch.cli.errors import UserError
-from optsearch.primitives.analysis import check
-from optsearch.primitives.parser import MAX_BYTES, decode, parse
+from optsearch.primitives.files import parse_checked, read_program_file
 from optsearch.primitives.program import Program, ProgramError
 from optsearch.primitives.reference import REFERENCE_NAMES, reference_path
 from optsearch.search.store import DatabaseError, RunStore
@@ -21,20 +20,15 @@ def resolve_path(spec: str) -> str:
 
 
 def read_program(spec: str, validate: bool = True) -> Program:
-    path = resolve_path(spec)
+    """The program named by `spec` (a file or a shipped reference name); errors name `spec`
+    as the user wrote it."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+        return read_program_file(resolve_path(spec), validate)
     except OSError as exc:
         raise UserError(f"{spec}: cannot read: {exc.strerror}") from None
-    try:
-        program = parse(decode(data))
-        if validate:
-            check(program)
     except ProgramError as exc:
         exc.filename = spec
         raise
-    return program
 
 
 def read_run_winner(run_dir: str) -> tuple[Program, str]:
@@ -53,10 +47,4 @@ def read_run_winner(run_dir: str) -> tuple[Program, str]:
     if winner is None:
         raise UserError(f"{run_dir}: no program of this run finished successfully")
     source = f"{run_dir}: {winner.describe()}"
-    try:
-        program = parse(winner.program)
-        check(program)
-    except ProgramError as exc:
-        exc.filename = source
-        raise
-    return program, source
+    return parse_checked(winner.program, source), source
