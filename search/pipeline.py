@@ -113,20 +113,13 @@ def funnel(run_dir: str, config: Config, scales, top_k: int, log=print):
 def simplify_winner(text: str, config: Config):
     """simplify() with ablations measured by the fitness over the run's seeds; a change of
     the rule's character is judged on the meta-validation suite at 10x (the funnel's)."""
-    from optsearch.evaluator.evaluate import evaluate
+    from optsearch.evaluator.measure import suite_measure
     from optsearch.primitives import parse
     from optsearch.search.distill.simplify import simplify
 
-    seeds = tuple(range(config.evaluation.seeds))
-
-    def measure_on(suite):
-        def measure(program):
-            return mean_stderr(evaluate(program, suite=suite, seeds=seeds))
-        measure.name = getattr(suite, "name", suite)
-        return measure
-
-    return simplify(parse(text), measure=measure_on(config.evaluation.suite),
-                    measure_meta=measure_on(stage_suite(config.evaluation.suite, 10)))
+    seeds = range(config.evaluation.seeds)
+    return simplify(parse(text), measure=suite_measure(config.evaluation.suite, seeds),
+                    measure_meta=suite_measure(stage_suite(config.evaluation.suite, 10), seeds))
 
 
 def lr_tuned_references(config: Config, names=("adamw", "lion")) -> dict:

@@ -21,3 +21,18 @@ def test_mean_stderr_reads_the_noise_from_the_per_seed_aggregates():
     mean, err = mean_stderr(fitness)
     assert mean == fitness.aggregate == pytest.approx(math.sqrt(2))
     assert err == pytest.approx(standard_error([2.0, 1.0])) and err == pytest.approx(0.5)
+
+
+def test_a_measure_scores_a_failed_program_minus_inf_and_one_seed_as_noise_free():
+    """The rule every ablation is judged by (evaluator.measure): a program that fails can never
+    look as good as the rule it was ablated from, and a single seed does not turn every
+    comparison into NaN."""
+    from optsearch.evaluator.measure import fitness_measure
+
+    ok = TaskFitness.scored([0.5], [1.0], True, "ok", 10, 0.1)
+    one_seed = Fitness.from_tasks({"t": ok}, seeds=(0,), cost_s=0.1)
+    bad = TaskFitness.scored([math.inf], [1.0], True, "diverged", 10, 0.1)
+    failed = Fitness.from_tasks({"t": bad}, seeds=(0,), cost_s=0.1)
+    measure = fitness_measure(lambda p: one_seed if p == "ok" else failed, "suite")
+    assert measure("ok") == (pytest.approx(2.0), 0.0) and measure.name == "suite"
+    assert measure("bad") == (-math.inf, 0.0)

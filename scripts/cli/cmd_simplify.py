@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 
 from optsearch.cli.errors import UserError
@@ -45,41 +44,22 @@ META_SCALE = 10  # the meta-validation suite that judges character changes: the 
 
 
 def make_measure(suite, seeds: int):
-    """measure(program) -> (mean, stderr) of the aggregate fitness over seeds; `suite` is a
-    name or an `evaluator.suites.Suite`, and the measure's `name` says which (for the trace)."""
-    from optsearch.evaluator import evaluate  # torch and the tasks load only when measuring
-    from optsearch.evaluator.noise import mean_stderr
-
-    def measure(program):
-        fitness = evaluate(program, suite, tuple(range(seeds)))
-        if not fitness.ok:
-            return (-math.inf, 0.0)
-        mean, err = mean_stderr(fitness)
-        # One seed gives no noise estimate: judge ablations as if noise-free (lose nothing)
-        # rather than reject them all, which a NaN noise would.
-        return (mean, 0.0 if math.isnan(err) else err)
-    measure.name = getattr(suite, "name", suite)
-    return measure
+    """The measure on `suite` (a name or an evaluator.suites.Suite) over seeds 0..seeds-1."""
+    from optsearch.evaluator.measure import suite_measure
+    return suite_measure(suite, range(seeds))
 
 
 def make_target_measure(target: str):
-    """measure(program) -> (mean, stderr) over seeds of the imitation fitness of `target`."""
-    from optsearch.evaluator.imitation import imitation_fitness, record_stream
-    from optsearch.evaluator.noise import mean_stderr
+    """The measure of how closely a program imitates `target` (its stream is recorded once)."""
+    from optsearch.evaluator.imitation import record_stream
+    from optsearch.evaluator.measure import imitation_measure
     from optsearch.evaluator.targets import TargetError, resolve_target
 
     try:
         stream = record_stream(resolve_target(target))
     except (TargetError, ValueError) as exc:
         raise UserError(f"target {target}: {exc}") from None
-
-    def measure(program):
-        fitness = imitation_fitness(program, stream)
-        if not fitness.ok:
-            return (-math.inf, 0.0)
-        mean, err = mean_stderr(fitness)
-        return (mean, 0.0 if math.isnan(err) else err)
-    return measure
+    return imitation_measure(stream, f"imitation of {target}")
 
 
 def run_target(run_dir: str) -> str:
