@@ -39,9 +39,9 @@ def count_evaluated(run_dir):
         return 0  # not created yet
 
 
-def spawn_search(config_file, run_dir):
+def spawn_search(config_file, run_dir, delay=0.03):
     cmd = [sys.executable, "-m", "optsearch.cli.main", "search", "--config", config_file, "--out",
-           run_dir, "--quiet", "--fake-delay", "0.03"]
+           run_dir, "--quiet", "--fake-delay", str(delay)]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -140,7 +140,9 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
 @pytest.mark.integration
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, config_file):
     run_dir = str(tmp_path / "run")
-    proc = spawn_search(config_file, run_dir)
+    # 0.2 s per evaluation: the interrupt lands mid-search even when a loaded machine starves
+    # this test process (at 0.03 s the whole search can end before the signal is sent).
+    proc = spawn_search(config_file, run_dir, delay=0.2)
     wait_for(run_dir, 5, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
