@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: small fake-backend searches and the raw candidates table.
+"""Helpers shared by the tests: small fake-backend searches, the raw candidates table, stop and
+kill helpers for resume tests, and what recognition must return for each shipped program.
 (Fixtures live in conftest.py; plain functions here, imported as `from support import ...`.)"""
 
 import os
@@ -80,3 +81,17 @@ def kill_inside_a_transaction(driver, kill_at: int):
     with pytest.raises(SystemExit):
         driver.run()
     driver.store.close()
+
+
+# reference name -> (recognised name, hyperparameters of the shipped file)
+REFERENCES = {  # what recognition must return for each shipped file
+    "lion": ("Lion", {"beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1, "lr": 1e-4}),
+    "signum": ("Signum", {"beta": 0.9, "weight_decay": 0.1, "lr": 1e-4}),
+    "sgdm": ("SGD-M", {"momentum": 0.9, "lr": 0.01}),
+    "adamw": ("AdamW", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "lr": 1e-3}),
+    "adam": ("Adam", {"beta1": 0.9, "beta2": 0.999, "lr": 1e-3}),
+    "rmsprop": ("RMSProp", {"alpha": 0.99, "lr": 0.01}),
+    "adagrad": ("AdaGrad", {"lr": 0.01}),
+    "adabelief": ("AdaBelief", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
+                                "lr": 1e-3}),
+}

@@ -14,6 +14,7 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import REFERENCES
 
 from optsearch.primitives.analysis import check
 from optsearch.primitives.parser import parse
@@ -23,18 +24,6 @@ from optsearch.primitives.symbolic import normalise_signs
 from optsearch.search.distill.recognize import recognize
 from optsearch.search.distill.simplify import equivalent, simplify
 
-# reference name -> (recognised name, hyperparameters of the shipped file)
-REFERENCES = {
-    "lion": ("Lion", {"beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1, "lr": 1e-4}),
-    "signum": ("Signum", {"beta": 0.9, "weight_decay": 0.1, "lr": 1e-4}),
-    "sgdm": ("SGD-M", {"momentum": 0.9, "lr": 0.01}),
-    "adamw": ("AdamW", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "lr": 1e-3}),
-    "adam": ("Adam", {"beta1": 0.9, "beta2": 0.999, "lr": 1e-3}),
-    "rmsprop": ("RMSProp", {"alpha": 0.99, "lr": 0.01}),
-    "adagrad": ("AdaGrad", {"lr": 0.01}),
-    "adabelief": ("AdaBelief", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
-                                "lr": 1e-3}),
-}
 ODD_INCREASING = ("arctanh", "arcsinh", "tanh", "sinh", "arctan", "cbrt", "cube")
 SIGN_FORMS = ("scaled_ratio", "sqrt_of_scaled_square") + ODD_INCREASING
 

@@ -1,24 +1,12 @@
 """Recognition of known optimizers: reference programs, perturbed variants, and "new"."""
 
 import pytest
+from support import REFERENCES
 
 from optsearch.primitives.parser import parse
 from optsearch.primitives.printer import format_program
 from optsearch.primitives.reference import load_reference, reference_text
 from optsearch.search.distill.recognize import recognize
-
-# reference name -> (recognised name, hyperparameters of the shipped file)
-REFERENCES = {
-    "lion": ("Lion", {"beta1": 0.9, "beta2": 0.99, "weight_decay": 0.1, "lr": 1e-4}),
-    "signum": ("Signum", {"beta": 0.9, "weight_decay": 0.1, "lr": 1e-4}),
-    "sgdm": ("SGD-M", {"momentum": 0.9, "lr": 0.01}),
-    "adamw": ("AdamW", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "lr": 1e-3}),
-    "adam": ("Adam", {"beta1": 0.9, "beta2": 0.999, "lr": 1e-3}),
-    "rmsprop": ("RMSProp", {"alpha": 0.99, "lr": 0.01}),
-    "adagrad": ("AdaGrad", {"lr": 0.01}),
-    "adabelief": ("AdaBelief", {"beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01,
-                                "lr": 1e-3}),
-}
 
 
 def assert_hyper(found: dict, expected: dict, rel=1e-6):
