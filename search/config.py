@@ -88,8 +88,8 @@ class EvaluationConfig:
     shared_cache: str = ""
     # Progressive hurdles (search.hurdles): a child is first trained for rung_fraction of each
     # task's steps; only if its rung score reaches the hurdle_quantile of its island's
-    # population's rung scores is it trained in full. A stopped child has no fitness: it joins
-    # the population ranked below every member that has one.
+    # population's rung scores is it trained in full. A stopped child has no fitness and never
+    # joins the population.
     hurdles: bool = False
     rung_fraction: float = 0.125
     hurdle_quantile: float = 0.5

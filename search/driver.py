@@ -241,24 +241,21 @@ class Driver:
             return
         del self.pending[cand.id]
         self._release_keys(cand)
-        self._stop(cand, "rung" if source == "evaluated" else source, duplicate_of,
-                   rung.aggregate)
+        self._stop(cand, "rung" if source == "evaluated" else source, duplicate_of)
         for twin in self.waiting.pop(cand.id, []):
-            self._stop(twin, "twin", cand.id, None)
+            self._stop(twin, "twin", cand.id)
 
-    def _stop(self, cand: Candidate, source: str, duplicate_of: int | None,
-              rung_score: float | None) -> None:
-        """A candidate stopped at the hurdle: it has no fitness, and joins the population
-        ranked below every program that has one (search.hurdles)."""
+    def _stop(self, cand: Candidate, source: str, duplicate_of: int | None) -> None:
+        """A candidate stopped at the hurdle: it has no fitness and never joins the
+        population, so it neither ages it nor moves the hurdle (search.hurdles)."""
         spent = source == "rung"
         self.counters["stopped"] += 1
         self.counters["screened" if spent else "cache_hits"] += 1
         self.store.update_candidate(cand.id, status="stopped", source=source,
                                     duplicate_of=duplicate_of, finished_at=time.time())
-        ind = Individual(cand.id, cand.program, selection_value(None), cand.structural_hash,
-                         rung_score)
         island = self.islands[cand.island]
-        island.tell(ind, cand.epoch, False, spent)
+        if spent:
+            island.tell_stopped()
         self._maybe_restart(island)
 
     def _finish(self, cand: Candidate, fitness: Fitness, worker: str) -> None:
@@ -286,8 +283,10 @@ class Driver:
             cand.id, status=fitness.status, source=source, duplicate_of=duplicate_of,
             fitness_json=json.dumps(fitness.to_dict()), aggregate=fitness.aggregate,
             finished_at=time.time(), cost_s=cost_s, worker=worker, **folded)
-        ind = Individual(cand.id, program, selection_value(fitness.aggregate), shash,
-                         self.rung_scores.pop(cand.id, None))
+        rung = self.rung_scores.pop(cand.id, None)
+        if self.hurdles and duplicate_of is not None:
+            rung = member_rung(self.store, cand.id, duplicate_of)
+        ind = Individual(cand.id, program, selection_value(fitness.aggregate), shash, rung)
         island = self.islands[cand.island]
         island.tell(ind, cand.epoch, cand.op == "init", evaluated)
         if fitness.ok and (self.best is None or ind.fitness > self.best.fitness):
@@ -382,12 +381,22 @@ class _IndividualLoader:
 
     def __call__(self, candidate_id: int) -> Individual:
         if candidate_id not in self.memo:
-            row, rung = self.store.candidate(candidate_id), self.store.rung(candidate_id)
-            self.memo[candidate_id] = Individual(row["id"], parse(row["program"]),
-                                                 selection_value(row["aggregate"]),
-                                                 row["structural_hash"],
-                                                 None if rung is None else rung["aggregate"])
+            row = self.store.candidate(candidate_id)
+            self.memo[candidate_id] = Individual(
+                row["id"], parse(row["program"]), selection_value(row["aggregate"]),
+                row["structural_hash"], member_rung(self.store, candidate_id, row["duplicate_of"]))
         return self.memo[candidate_id]
+
+
+def member_rung(store: RunStore, candidate_id: int, duplicate_of: int | None) -> float | None:
+    """The rung score a member brings to the hurdle: its own, or for a duplicate (cache hit,
+    twin) that of the program it duplicates -- else a population refilled by duplicates would
+    have no rung scores left, and no hurdle."""
+    for cid in (candidate_id, duplicate_of):
+        rung = store.rung(cid) if cid is not None else None
+        if rung is not None:
+            return rung["aggregate"]
+    return None
 
 
 def _first(keys, get):

@@ -27,7 +27,7 @@ class Individual:
     structural_hash: str
     # Score on the cheap rung (search.hurdles), if it ran one: sets the hurdle for later
     # children, never used to rank (selection sees `fitness` only; a child stopped at the
-    # hurdle has no fitness, -inf, and ranks last).
+    # hurdle has no fitness and never becomes a member).
     rung: float | None = None
 
 
@@ -114,6 +114,11 @@ class RegularizedEvolution:
             self.population.append(individual)
         while len(self.population) > self.P:
             self.population.popleft()  # the oldest dies
+
+    def tell_stopped(self) -> None:
+        """A child stopped at the hurdle (search.hurdles): it never joins the population, so
+        nobody dies for it, but it was one more screened program without improvement."""
+        self.since_improvement += 1
 
     def plateaued(self, evaluations: int) -> bool:
         return evaluations > 0 and self.since_improvement >= evaluations

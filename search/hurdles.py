@@ -3,13 +3,26 @@
 With `evaluation.hurdles` on, every child is first trained on the rung (evaluator.rungs: each
 task at `rung_fraction` of its steps, all seeds, the usual divergence checks). It goes on to
 the full evaluation only if its rung score reaches the hurdle: the `hurdle_quantile` of the
-rung scores of the members of its island's population that have a fitness. A child that does
-not is *stopped*: it gets no fitness, and its rung result is stored apart (run store table
-`rungs`), so nothing can take it for a fitness. It still joins the population like any
-child, so the population ages exactly as without hurdles (one death per child), but it ranks
-below every member that has a fitness (selection_value(None) = -inf): it becomes a parent
-only if a tournament draws no evaluated member -- which is how a population of poor
-children still drifts, as in plain regularized evolution.
+rung scores of the members of its island's population. A child that does not is *stopped*:
+it gets no fitness, and its rung result is stored apart (run store table `rungs`), so nothing
+can take it for a fitness.
+
+A stopped child never joins the population: the population ages by one member per child
+that gets a fitness (evaluated in full, or a duplicate of one), and a stop changes neither
+the members nor the hurdle. It counts only towards the plateau that triggers a restart (like
+the budget, the plateau is counted in screened programs). Why this rule: when stopped
+children joined the population ranked last (so that it aged one member per screened child,
+as in plain regularized evolution), a pass rate of ~6% on the default suite let the good
+programs age out ~15 times faster than passing children replaced them; the hurdle, a
+quantile of the few evaluated members left, fell with them (measured: 5 of 64 members with a
+fitness, best 0.55, against 64 and 5.24 with hurdles off). Keeping stopped children out is
+the simplest rule that keeps the population whole, and it is what regularized evolution
+does per full evaluation: plain search also ages one member per evaluated child. It is more
+selective -- every member passed a hurdle -- but members still die by age, not fitness, so a
+lucky member leaves after P passing children. docs/HURDLES.md has the measurement.
+
+A duplicate (full-fitness cache hit or twin) joins with the rung score of the program it
+repeats, so a population refilled by duplicates keeps a hurdle.
 
 Why progressive hurdles (So et al. 2019, used with AutoML-Zero's regularized evolution) and
 not successive halving (Jamieson & Talwalkar 2016; asynchronous: ASHA):
@@ -22,16 +35,15 @@ not successive halving (Jamieson & Talwalkar 2016; asynchronous: ASHA):
   With T = 8, a child below the population's median wins a tournament it is drawn into
   with probability below 0.5^7 (< 1%), so it would almost never have become a parent: the
   population's own rung scores are the right bar, and they rise as the population does.
-  Ranking a stopped child last changes a tournament only when that child would have won it,
+  Stopping a child changes the search only when that child would have won tournaments,
   which is what `scripts/bench/hurdles.py` measures ("cost of being wrong").
 - Halving gains most when a rung can be continued into the next (checkpointed training);
   here a rung is a compressed schedule that cannot be resumed (evaluator.rungs), so there is
   one rung, and a passing child is trained again from scratch.
 
 Initial programs skip the hurdle (the population needs them) but run the rung too, so every
-evaluated member has a rung score; members that have none (full-fitness cache hits, twins)
-or no fitness (stopped children) do not count towards the hurdle; with no such member there
-is no hurdle.
+member has a rung score; members that have none (a hit in the cross-run shared cache) or no
+fitness do not count towards the hurdle; with no such member there is no hurdle.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 never taken for a fitness (selection, best, funnel, inspect), also across stop/resume."""
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -163,9 +164,9 @@ def test_selection_best_funnel_and_inspect_never_use_a_rung_score(tmp_path, infl
     full = {c[0]: c[10] for c in candidates if c[10] is not None}
     assert stopped and max(r[2] for r in rungs) > 10 * max(full.values())
     members = driver_population(run_dir)
-    assert {m.id for m in members} & stopped  # stopped children age the population ...
-    for m in members:  # ... but rank below everything that has a fitness
-        assert m.fitness == (-math.inf if m.id in stopped else full[m.id])
+    assert not {m.id for m in members} & stopped  # stopped children never become members
+    for m in members:  # members rank by their full fitness alone
+        assert m.fitness == full[m.id]
     assert stats["best_fitness"] == max(full.values()) and stats["best_id"] not in stopped
     store = RunStore.open(run_dir, readonly=True)
     assert not stopped & {r["id"] for r in store.ranked(evaluated_only=True, k=10)}  # funnel
@@ -176,6 +177,44 @@ def test_selection_best_funnel_and_inspect_never_use_a_rung_score(tmp_path, infl
     rows = json.loads(capsys.readouterr().out)["candidates"]
     assert rows and all(r["fitness"] <= max(full.values()) for r in rows)
     assert not stopped & {r["id"] for r in rows}
+
+
+def test_stopped_children_never_age_the_population_nor_move_the_hurdle(tmp_path):
+    """The population ages only by children that get a fitness: a step that only stops a child
+    leaves the members and the hurdle as they were, so after many stopped children the
+    population still holds P evaluated members and the hurdle never falls back to 'none'."""
+    driver = start_run(str(tmp_path / "r"), hurdle_config(budget=200), ADAMW)
+    island, steps = driver.islands[0], []
+
+    def on_step(d):
+        members = [(m.id, m.fitness, m.rung) for m in island.population]
+        steps.append((d.counters["stopped"], d.counters["evaluated"] + d.counters["cache_hits"],
+                      members, population_hurdle(island.population, 0.5)))
+
+    driver.on_step = on_step
+    stats, _ = finished(driver)
+    assert stats["stopped"] >= 10 * 8  # P = 8: the old rule would have aged it out 10 times
+    for before, after in itertools.pairwise(steps):
+        if after[0] > before[0] and after[1] == before[1]:  # this step only stopped children
+            assert after[2:] == before[2:]
+    _, _, members, _ = steps[-1]
+    assert len(members) == 8 and all(math.isfinite(f) for _, f, _ in members)
+    started = next(i for i, s in enumerate(steps) if s[2])  # the warm start is in
+    assert all(hurdle is not None for *_, hurdle in steps[started:])
+
+
+def test_duplicates_bring_the_rung_score_of_the_program_they_repeat(tmp_path):
+    """A cache hit or twin joins the population with the rung score of the candidate it
+    duplicates, also after a resume, so a population refilled by duplicates keeps a hurdle."""
+    run_dir = str(tmp_path / "r")
+    finished(start_run(run_dir, hurdle_config(budget=120), ADAMW))
+    candidates, rungs = tables(run_dir)
+    rung = {r[0]: r[2] for r in rungs}
+    duplicate_of = {c[0]: c[8] for c in candidates if c[7] in ("cache", "twin")}
+    members = driver_population(run_dir)
+    assert any(m.id in duplicate_of for m in members)
+    for m in members:
+        assert m.rung == rung[duplicate_of.get(m.id, m.id)]
 
 
 def driver_population(run_dir):

@@ -14,7 +14,11 @@
    the rung and in full, and count the children that would have reached the population's top
    quartile in full but are stopped at the hurdle (the driver's rule, from the members' rung
    scores), for several hurdle quantiles.
-3. Duplicates. The fractions of proposals removed by the structural hash and the fingerprint
+3. Population. For each search at the end of its slices: the members, how many have a
+   fitness (and finished), how many distinct programs, how many are warm-start copies, the
+   members' best and median fitness, the hurdle they set, and the best fitness the search
+   found (at equal search time in both modes).
+4. Duplicates. The fractions of proposals removed by the structural hash and the fingerprint
    in both searches, and how many more a fingerprint of the rung's results (the per-seed
    metrics, rounded: AutoML-Zero's functional equivalence check) would have caught in the
    hurdles-on search, and whether those programs had equal full fitness.
@@ -37,9 +41,11 @@ from optsearch.primitives.hashing import fingerprint, structural_hash
 from optsearch.primitives.printer import format_program
 from optsearch.primitives.reference import load_reference
 from optsearch.search.config import Config
-from optsearch.search.driver import resume_run, start_run
+from optsearch.search.driver import member_rung, resume_run, start_run
+from optsearch.search.evolution import Individual, selection_value
 from optsearch.search.hurdles import clears, population_hurdle
 from optsearch.search.stats import run_stats
+from optsearch.search.store import RunStore
 
 QUANTILES = (0.25, 0.5, 0.75)
 FEC_DIGITS = 6
@@ -178,6 +184,30 @@ def cost_of_wrong(run_dir: str, args) -> dict:
     return result
 
 
+def population(run_dir: str, quantile: float) -> dict:
+    """The composition of island 0's population as the search left it, read from the store."""
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        state, stats = store.load_state("search"), run_stats(store)
+        rows = [store.candidate(i) for i in state["islands"][0]["population"]]
+        members = [Individual(r["id"], None, selection_value(r["aggregate"]),
+                              r["structural_hash"],
+                              member_rung(store, r["id"], r["duplicate_of"])) for r in rows]
+    finally:
+        store.close()
+    fitness = [m.fitness for m in members if np.isfinite(m.fitness)]
+    return {"members": len(members), "with_fitness": len(fitness),
+            "ok": sum(r["status"] == "ok" for r in rows),
+            "stopped": sum(r["status"] == "stopped" for r in rows),
+            "distinct_programs": len({m.structural_hash for m in members}),
+            "warm_start_copies": sum(r["mutation"] == "init" for r in rows),
+            "best_member": max(fitness, default=None),
+            "median_member": float(np.median(fitness)) if fitness else None,
+            "hurdle": population_hurdle(members, quantile),
+            "best_found": stats["best_fitness"], "restarts": stats["restarts"],
+            "screened": stats["screened"], "evaluated_in_full": stats["evaluated"]}
+
+
 def fec_key(fitness_json: str) -> str | None:
     """The rung's functional-equivalence key: per-task, per-seed metrics to FEC_DIGITS."""
     fitness = json.loads(fitness_json)
@@ -190,8 +220,6 @@ def fec_key(fitness_json: str) -> str | None:
 
 def duplicates(run_dir: str) -> dict:
     """What a rung-stream fingerprint would add to the structural hash and fingerprint."""
-    from optsearch.search.store import RunStore
-
     store = RunStore.open(run_dir, readonly=True)
     rows = store.evaluated_rungs()
     stats = run_stats(store)
@@ -234,6 +262,10 @@ def main(argv=None) -> int:
     dirs = {False: os.path.join(base, "off"), True: os.path.join(base, "on")}
     report = {"args": vars(args), "throughput": throughput(args, dirs)}
     print(json.dumps(report["throughput"], indent=1), flush=True)
+    report["population"] = {mode: population(d, args.hurdle_quantile)
+                            for mode, d in (("off", dirs[False]), ("on", dirs[True]))}
+    for mode, p in report["population"].items():
+        print(f"population hurdles={mode}: {json.dumps(p)}", flush=True)
     report["dedup"] = {mode: {k: v for k, v in run_stats_of(d).items()
                               if k.startswith("removed_by") or k in ("proposed", "cache_hits")}
                        for mode, d in (("off", dirs[False]), ("on", dirs[True]))}
@@ -248,8 +280,6 @@ def main(argv=None) -> int:
 
 
 def run_stats_of(run_dir: str) -> dict:
-    from optsearch.search.store import RunStore
-
     store = RunStore.open(run_dir, readonly=True)
     try:
         return run_stats(store)
