@@ -17,6 +17,8 @@ from optsearch.search.warm_start import parse_factors
 # Target mode's warm start: the target's step size is unknown, so the lr sweep spans both
 # sides of the initial program's (1/32 .. 32), not the proxy suites' upper side only.
 TARGET_INIT_LR_FACTORS = "0.03125,0.0625,0.125,0.25,0.5,1,2,4,8,16,32"
+# Target mode's constant fitting: the best program every this many evaluations (search.constants)
+TARGET_REFINE_EVERY = 500
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,13 @@ class SearchConfig:
     # Guard against a search that only finds cached programs: stop after this many proposals
     # per budgeted evaluation.
     max_proposals_per_eval: int = 100
+    # Constant fitting (search.constants): every `refine_every` evaluations the best program's
+    # live constants are fitted by Nelder-Mead in at most `refine_evaluations` evaluations,
+    # which count in the budget, and the fitted program is proposed as its child (op
+    # "refine"). 0 = off. Target mode only: an imitation costs milliseconds, a proxy suite
+    # seconds. `optsearch search --target` without --config sets TARGET_REFINE_EVERY.
+    refine_every: int = 0
+    refine_evaluations: int = 200
 
 
 @dataclass
@@ -116,6 +125,11 @@ class Config:
         _require(s.restart_from in ("best", "initial"),
                  "search.restart_from must be 'best' or 'initial'")
         _require(s.max_proposals_per_eval >= 1, "search.max_proposals_per_eval must be >= 1")
+        _require(s.refine_every >= 0 and s.refine_evaluations >= 2,
+                 "search.refine_every must be >= 0 and search.refine_evaluations >= 2")
+        _require(not s.refine_every or e.target,
+                 "search.refine_every needs target mode (evaluation.target): constant fitting "
+                 "evaluates in process, and a proxy-suite evaluation costs seconds")
         weights = (m.insert_weight, m.delete_weight, m.modify_weight, m.replace_weight)
         _require(all(w >= 0 and math.isfinite(w) for w in weights) and sum(weights) > 0,
                  "mutation weights must be finite, >= 0 and not all 0")

@@ -12,6 +12,11 @@ if it clears the hurdle, in full. A rung result is committed like any step (tabl
 the search state lists the jobs in flight in submission order, so a resume re-submits each
 candidate to the right fidelity and in the same order. A rung job has id `-1 - candidate id`,
 so a late rung result can never be taken for the full one.
+
+With constant fitting on (target mode, `search.refine_every`), the driver fits the constants of
+the best program every `refine_every` evaluations (search.constants), in process, and proposes
+the fitted program as the best's child (op "refine"); the fit's evaluations count in the
+budget. A fit is deterministic, so a resume that lost an uncommitted fit repeats it exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from optsearch.primitives.printer import format_program
 from optsearch.primitives.program import Program
 from optsearch.search.backend import backend_for, open_shared_cache
 from optsearch.search.config import Config, load, to_toml
+from optsearch.search.constants import fit_constants
 from optsearch.search.evolution import Individual, Proposal, RegularizedEvolution, selection_value
 from optsearch.search.hurdles import clears, population_hurdle
 from optsearch.search.mutation import Mutator
@@ -46,7 +52,7 @@ POLL_S = 0.5
 # because an earlier or in-flight one had the same structural hash / the same fingerprint.
 COUNTERS = ("proposed", "invalid", "unchanged", "cache_hits", "evaluated", "failed", "restarts",
             "screened", "rung_evaluated", "rung_failed", "stopped", "dup_structural",
-            "dup_fingerprint")
+            "dup_fingerprint", "refined", "refine_evaluations")
 KEY_KINDS = {"s:": "dup_structural", "f:": "dup_fingerprint"}
 
 
@@ -105,6 +111,8 @@ class Driver:
         self.outbox: list[tuple[int, str, bool]] = []  # jobs to submit once the step commits
         self.on_step = lambda driver: None  # progress display hook
         self._best_changed = False
+        self.next_refine = config.search.refine_every  # spent evaluations before the next fit
+        self.refined: set[str] = set()  # structural hashes whose constants were fitted
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> None:
@@ -120,16 +128,49 @@ class Driver:
                     self._finish(self.pending.pop(job_id), fitness, worker)
                 self._refill()
 
+    @property
+    def spent(self) -> int:
+        """Evaluations the budget counts: screened candidates and constant-fitting calls."""
+        return self.counters["screened"] + self.counters["refine_evaluations"]
+
     def _may_propose(self) -> bool:
         c, cap = self.counters, self.budget * self.config.search.max_proposals_per_eval
-        return c["screened"] + len(self.pending) < self.budget and c["proposed"] < cap
+        return self.spent + len(self.pending) < self.budget and c["proposed"] < cap
 
     def _refill(self) -> None:
         while len(self.pending) < self.backend.capacity and self._may_propose():
-            island, proposal = self._ask()
+            island, proposal = self._refine()
+            if proposal is None:
+                island, proposal = self._ask()
             if proposal is None:
                 return  # nothing to mutate until an initial program comes back
             self._dispatch(island, proposal)
+
+    def _refine(self) -> tuple[int, Proposal | None]:
+        """The best program with its constants fitted, when a fit is due and improves it."""
+        s, best = self.config.search, self.best
+        if not s.refine_every or best is None or self.spent < self.next_refine:
+            return -1, None
+        self.next_refine = self.spent + s.refine_every
+        allowed = min(s.refine_evaluations, self.budget - self.spent - len(self.pending) - 1)
+        if best.structural_hash in self.refined or allowed < 2:
+            return -1, None
+        self.refined.add(best.structural_hash)
+        fit = fit_constants(best.program, self._score, allowed)
+        self.counters["refined"] += 1
+        self.counters["refine_evaluations"] += fit.evaluations
+        if not fit.improved:
+            return -1, None
+        island = next((i for i, isl in enumerate(self.islands)
+                       if any(ind.id == best.id for ind in isl.population)), self.next_island)
+        detail = (f"refine {fit.constants} constants in {fit.evaluations} evaluations: "
+                  f"fitness {fit.start_fitness:.6g} -> {fit.fitness:.6g}")
+        return island, Proposal(fit.program, best.id, "refine", detail, None,
+                                self.islands[island].epoch)
+
+    def _score(self, program: Program) -> float:
+        fitness = self.backend.evaluate_job(format_program(program), False)
+        return selection_value(fitness.aggregate) if fitness.ok else -float("inf")
 
     def _ask(self) -> tuple[int, Proposal | None]:
         n = len(self.islands)
@@ -322,6 +363,7 @@ class Driver:
         return {"rng": self.rng.bit_generator.state, "counters": self.counters,
                 "next_island": self.next_island, "next_id": self.next_id, "budget": self.budget,
                 "jobs": list(self.jobs),
+                "refine": {"next": self.next_refine, "done": sorted(self.refined)},
                 "best": self.best.id if self.best else None,
                 "islands": [island.state() for island in self.islands]}
 
@@ -332,6 +374,9 @@ class Driver:
             self.counters["screened"] = self.counters["evaluated"]
         self.next_island, self.next_id = state["next_island"], state["next_id"]
         self.budget = state["budget"]
+        refine = state.get("refine", {})  # runs from before constant fitting: none done
+        self.next_refine = refine.get("next", self.next_refine)
+        self.refined = set(refine.get("done", ()))
         load = _IndividualLoader(self.store)
         self.best = load(state["best"]) if state["best"] is not None else None
         for island, island_state in zip(self.islands, state["islands"]):

@@ -26,6 +26,8 @@ def run_stats(store: RunStore) -> dict:
         **duplicate_fractions(counters),
         "failed": counters.get("failed", 0),
         "restarts": counters.get("restarts", 0),
+        "refined": counters.get("refined", 0),
+        "refine_evaluations": counters.get("refine_evaluations", 0),
         "in_flight": len(store.in_flight()),
         "budget": state.get("budget"),
         "best_fitness": best["aggregate"] if best else None,

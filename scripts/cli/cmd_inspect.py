@@ -57,6 +57,8 @@ def run_stats_view(store: RunStore, args) -> int:
             ("dup removed", (f"{stats['removed_by_structural_hash']:.1%} of proposals by the "
              f"structural hash, {stats['removed_by_fingerprint']:.1%} by the fingerprint")),
             ("screened", f"{stats['screened']} of {stats['budget']}"),
+            ("constant fits", (f"{stats['refined']} ({stats['refine_evaluations']} evaluations, "
+             f"in the budget)")),
             ("rung evaluated", (f"{stats['rung_evaluated']} ({stats['rung_failed']} failed), "
              f"{stats['stopped']} stopped at the hurdle")),
             ("evaluated", f"{stats['evaluated']} in full"),

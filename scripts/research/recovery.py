@@ -1,20 +1,27 @@
 """Recovery benchmark: does a target-mode search rediscover the optimizer it imitates?
 
 For each target and search seed, a target-mode search (`optsearch search --target T`) runs
-from the AdamW warm start with a budget of evaluations, in one of three variants:
-  default    -- the configured mutation operators (insert, delete, modify, replace);
-  paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0);
-  random     -- pure random search: every evaluation a fresh random program (6 inserts).
+from the AdamW warm start with a budget of evaluations, in one of four variants:
+  default    -- as `optsearch search --target`: the configured mutation operators (insert,
+                delete, modify, replace) and constant fitting of the best program every
+                TARGET_REFINE_EVERY evaluations (its evaluations count in the budget);
+  no_refine  -- the same without constant fitting;
+  paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0), with
+                constant fitting (it is not a mutation operator);
+  random     -- pure random search: every evaluation a fresh random program (6 inserts), no
+                constant fitting.
 A run has recovered its target when the best program so far
-  - shipped targets: after the exact simplification steps (no rounding, no approximation)
-    is recognised as the target's template, with each (1 - beta) and the lr within 2% of the
+  - shipped targets: simplified as `optsearch simplify RUN_DIR` does for a target-mode run
+    (ablations and rounding judged by the imitation fitness on the run's own stream) is
+    recognised as the target's template, with each (1 - beta) and the lr within 2% of the
     target's (the target's own recognition gives those);
   - other targets (program files, torch classes): imitates the target on a held-out run
     (other seeds, a wider student) with relative update error <= 10%
     (evaluator.imitation.relative_update_error).
 The best program is checked whenever it changes, at most once per `--check-every`
 evaluations and at the end; a run stops once it has recovered. Evaluations and minutes to
-recovery are those of the recognised program's evaluation (minutes exclude the checks).
+recovery are those of the recognised program's evaluation (minutes exclude the checks); the
+evaluations count what the budget counts: screened programs plus constant-fitting calls.
 
     .venv/bin/python -m scripts.research.recovery --targets lion --seeds 0,1,2,3,4 \\
         --variants default --budget 20000 --results runs/recovery/results.jsonl
@@ -30,10 +37,10 @@ import os
 import time
 
 from optsearch.evaluator.imitation import HELD_OUT_STREAM, record_stream, relative_update_error
+from optsearch.evaluator.measure import imitation_measure
 from optsearch.evaluator.targets import resolve_target
-from optsearch.primitives.parser import parse
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
-from optsearch.search.config import TARGET_INIT_LR_FACTORS, Config
+from optsearch.search.config import TARGET_INIT_LR_FACTORS, TARGET_REFINE_EVERY, Config
 from optsearch.search.distill.recognize import recognize
 from optsearch.search.distill.simplify import simplify
 from optsearch.search.driver import start_run
@@ -44,17 +51,7 @@ BLACK_BOX = ("torch.optim.NAdam",)
 BETA_KEYS = ("beta1", "beta2", "beta", "alpha", "momentum")
 TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
 HELD_OUT_TOLERANCE = 0.10
-VARIANTS = ("default", "paper_ops", "random")
-
-
-def exact_form(program):
-    """The program after simplify's exact steps only: the state before its first
-    approximate step (near-identity ablation, rounding), so no constant is moved."""
-    result = simplify(program)
-    for step in result.trace:
-        if not step.exact:
-            return parse(step.before)
-    return result.program
+VARIANTS = ("default", "no_refine", "paper_ops", "random")
 
 
 class Criterion:
@@ -63,14 +60,16 @@ class Criterion:
     def __init__(self, spec: str):
         self.spec = spec
         self.expected = recognize(load_reference(spec)) if spec in REFERENCE_NAMES else None
-        self.held_out = record_stream(resolve_target(spec), HELD_OUT_STREAM)
+        target = resolve_target(spec)
+        self.held_out = record_stream(target, HELD_OUT_STREAM)
+        self.measure = imitation_measure(record_stream(target), f"imitation of {spec}")
 
     def __call__(self, program) -> dict:
         held_out = relative_update_error(program, self.held_out)
         out = {"held_out_error": held_out if math.isfinite(held_out) else None}
         if self.expected is None:
             return out | {"recovered": held_out <= HELD_OUT_TOLERANCE}
-        found = recognize(exact_form(program))
+        found = simplify(program, self.measure, self.measure).recognition
         out |= {"recognized": found.name, "hyperparameters": found.hyperparameters}
         return out | {"recovered": self._matches(found)}
 
@@ -95,6 +94,7 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
     config.search.budget, config.search.seed = budget, seed
     config.evaluation.target = os.path.abspath(spec) if os.path.isfile(spec) else spec
     config.search.init_lr_factors = TARGET_INIT_LR_FACTORS  # as `optsearch search --target`
+    config.search.refine_every = 0 if variant in ("no_refine", "random") else TARGET_REFINE_EVERY
     if variant == "paper_ops":
         config.mutation.replace_weight = 0.0
     if variant == "random":  # the population never fills: every evaluation is a random program
@@ -116,23 +116,23 @@ def run_one(spec, variant, seed, budget, out_dir, check_every, criterion,
         c0 = time.perf_counter()
         verdict = criterion(d.best.program)
         checks["seconds"] += time.perf_counter() - c0
-        checks["last"], checks["best"] = d.counters["evaluated"], d.best.id
+        checks["last"], checks["best"] = d.spent, d.best.id
         if verdict["recovered"] and not found:
             evaluations, seconds = seen[d.best.id]
             found.update(verdict, evaluations=evaluations, minutes=seconds / 60,
                          candidate=d.best.id)
-            d.budget = d.counters["screened"] + len(d.pending)  # stop: recovered
+            d.budget = d.spent + len(d.pending)  # stop: recovered
 
     def on_step(d) -> None:
         search_s = time.perf_counter() - t0 - checks["seconds"]
         if max_minutes is not None and search_s > 60 * max_minutes:
-            d.budget = min(d.budget, d.counters["screened"] + len(d.pending))  # out of time
+            d.budget = min(d.budget, d.spent + len(d.pending))  # out of time
         if d.best is None:
             return
         if d.best.id not in seen:
-            seen[d.best.id] = (d.counters["evaluated"],
+            seen[d.best.id] = (d.spent,
                                time.perf_counter() - t0 - checks["seconds"])
-        if d.best.id != checks["best"] and d.counters["evaluated"] - checks["last"] >= check_every:
+        if d.best.id != checks["best"] and d.spent - checks["last"] >= check_every:
             check(d)
 
     driver.on_step = on_step
@@ -146,7 +146,8 @@ def run_one(spec, variant, seed, budget, out_dir, check_every, criterion,
     search_s = time.perf_counter() - t0 - checks["seconds"]
     return {"target": spec, "variant": variant, "seed": seed, "budget": budget,
             "max_minutes": max_minutes, "load_1min": os.getloadavg()[0],
-            "evaluated": driver.counters["evaluated"], "search_minutes": search_s / 60,
+            "evaluated": driver.spent, "refine_evaluations": driver.counters["refine_evaluations"],
+            "search_minutes": search_s / 60,
             "check_minutes": checks["seconds"] / 60, "recovered": bool(found),
             "evaluations_to_recovery": found.get("evaluations"),
             "minutes_to_recovery": found.get("minutes"),

@@ -317,12 +317,14 @@ def round_sig(value: float, digits: int) -> float:
 
 
 def changes_character(before: Program, after: Program, stmt: Statement) -> bool:
-    """Removing an interpolation (a beta to 0 or 1), a sign, or a state slot changes which
-    rule the program is, not how well tuned it is."""
-    return stmt.op in CHARACTER_OPS or after.n_slots < before.n_slots
+    """Removing an interpolation of two signals (a beta to 0 or 1), a sign, or a state slot
+    changes which rule the program is, not how well tuned it is. An interp with a constant
+    end, interp(x, c, t) = (1 - t) x + t c, is an affine map of one signal, not a blend."""
+    blend = stmt.op == "interp" and all(isinstance(a, str) for a in stmt.args[:2])
+    return blend or stmt.op in CHARACTER_OPS or after.n_slots < before.n_slots
 
 
-CHARACTER_OPS = ("interp", "sign")
+CHARACTER_OPS = ("sign",)  # and interp of two signals (changes_character)
 
 
 def _fit_text(fit) -> str:

@@ -1,0 +1,113 @@
+"""Constant fitting: a local optimiser over the literal constants of a program.
+
+The modify mutation moves a constant by a random factor (`scale`: 2^N(0,1); `ema`: the same on
+1 - c). That finds an lr's order of magnitude or an EMA's memory, but landing within a few
+percent of a target's constants takes a long run of lucky draws, each one a full evaluation:
+in target mode the Lion-form programs of a search had the right form with β1 and the lr still
+drifting when the run ended (docs/research/2026-12-03-recovery.md). Symbolic regression
+polishes the constants of its best expressions with a local optimiser for the same reason
+(PySR: BFGS on the loss). Here the fitness is not differentiable in a constant that sits under
+a `sign` -- it changes one element's flip at a time -- so the optimiser is derivative-free:
+Nelder-Mead (scipy.optimize.minimize), on the live constants of the program, in coordinates
+where a multiplicative error is a fixed distance:
+
+    c in [0.5, 1):  x = log(1 - c)    an interp weight: its memory, 1 / (1 - c) steps
+    other c != 0:   x = log|c|        an lr, a weight decay, a scale (the sign is kept)
+
+Zero constants stay (no scale to move them on); so do constants of dead statements (they
+change nothing). A fit only ever returns a program at least as fit as the one it started
+from, and it spends at most `max_evaluations` fitness evaluations, which the caller counts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from optsearch.primitives.liveness import live_indices
+from optsearch.primitives.program import Program, Statement
+from optsearch.search.mutation import EMA_LOW, MAX_CONSTANT
+
+SIMPLEX_STEP = 0.1  # initial simplex: each constant moved by ~10% (of c, or of 1 - c)
+TOLERANCE = 1e-3  # stop when the simplex spans < 0.1% in every constant
+MAX_EXPONENT = math.log(MAX_CONSTANT) + 1.0
+MIN_EMA_EXPONENT = math.log(1e-12)  # an interp weight at most 1 - 1e-12
+
+
+@dataclass(frozen=True)
+class Fit:
+    program: Program  # the fitted program (the original one if nothing improved it)
+    fitness: float  # its fitness, as the score function returned it
+    start_fitness: float
+    evaluations: int  # score calls spent, the start included
+    constants: int  # how many constants were fitted
+
+    @property
+    def improved(self) -> bool:
+        return self.fitness > self.start_fitness
+
+
+def constant_sites(program: Program) -> list[tuple[int, int]]:
+    """(statement index, argument index) of every nonzero literal in a live statement."""
+    live = live_indices(program)
+    return [(i, j) for i, stmt in enumerate(program.statements) if i in live
+            for j, arg in enumerate(stmt.args)
+            if not isinstance(arg, str) and arg != 0 and math.isfinite(arg)]
+
+
+def _to_coordinate(c: float) -> float:
+    return math.log(1.0 - c) if EMA_LOW <= c < 1.0 else math.log(abs(c))
+
+
+def _from_coordinate(x: float, c0: float) -> float:
+    x = min(x, MAX_EXPONENT)  # past it the constant is out of range anyway (loss +inf)
+    if EMA_LOW <= c0 < 1.0:
+        # stays < 1: an interp weight never flips into an explosion (nor rounds to 1.0)
+        return 1.0 - math.exp(max(x, MIN_EMA_EXPONENT))
+    return math.copysign(math.exp(x), c0)
+
+
+def with_constants(program: Program, sites, values) -> Program:
+    statements = list(program.statements)
+    for (i, j), value in zip(sites, values):
+        args = list(statements[i].args)
+        args[j] = float(value)
+        statements[i] = Statement(statements[i].target, statements[i].op, tuple(args))
+    return program.replace_statements(statements)
+
+
+def fit_constants(program: Program, score, max_evaluations: int = 200) -> Fit:
+    """Maximise `score(program) -> float` (higher is better; NaN or -inf for a failure) over
+    the program's live constants, starting from their current values."""
+    sites = constant_sites(program)
+    start = _finite(score(program))
+    if not sites or max_evaluations < 2:
+        return Fit(program, start, start, 1, 0)
+    c0 = [program.statements[i].args[j] for i, j in sites]
+    x0 = np.array([_to_coordinate(c) for c in c0])
+    best = {"fitness": start, "values": c0}
+
+    def loss(x: np.ndarray) -> float:
+        values = [_from_coordinate(float(xi), c) for xi, c in zip(x, c0)]
+        if not all(abs(v) < MAX_CONSTANT for v in values):
+            return math.inf
+        fitness = _finite(score(with_constants(program, sites, values)))
+        if fitness > best["fitness"]:
+            best.update(fitness=fitness, values=values)
+        return -fitness
+
+    simplex = np.vstack([x0] + [x0 + SIMPLEX_STEP * np.eye(len(x0))[k] for k in range(len(x0))])
+    result = minimize(loss, x0, method="Nelder-Mead",
+                      options={"maxfev": max_evaluations - 1, "initial_simplex": simplex,
+                               "xatol": TOLERANCE, "fatol": 0.0})
+    fitted = with_constants(program, sites, best["values"]) if best["fitness"] > start \
+        else program
+    return Fit(fitted, best["fitness"], start, 1 + int(result.nfev), len(sites))
+
+
+def _finite(value) -> float:
+    value = float(value) if value is not None else -math.inf
+    return value if math.isfinite(value) else -math.inf
