@@ -705,6 +705,18 @@ def test_dropping_a_state_slot_is_a_character_change():
     assert not changes_character(program, program, Statement("u", "cosh", ("g",)))
 
 
+def test_only_an_interp_of_two_signals_is_a_character_change():
+    """Rule: removing interp(g, m, b) sets a beta to 0 or 1 (a different rule), but
+    interp(x, c, t) with a constant end is an affine map of one signal, (1 - t) x + t c, and
+    its removal is an ordinary ablation (a search found `interp(update, -0.096, -0.0041)`,
+    a 0.4% rescale that kept Lion from being recognised)."""
+    from optsearch.search.distill.simplify import changes_character
+    program = load_reference("lion")
+    assert changes_character(program, program, Statement("u", "interp", ("g", "m", 0.9)))
+    assert not changes_character(program, program,
+                                 Statement("u", "interp", ("u", -0.096, -0.0041)))
+
+
 def test_program4_with_evaluation_keeps_beta1_where_no_suite_resolves_it():
     """Rule: with fake suites that cannot see beta1 (as `default` and `default@10` may not),
     Program 4 still simplifies to Lion with beta1 ~ 0.9 and beta2 ~ 0.997, and its trace
