@@ -287,17 +287,12 @@ class Driver:
             self._stop(twin, "twin", cand.id)
 
     def _stop(self, cand: Candidate, source: str, duplicate_of: int | None) -> None:
-        """A candidate stopped at the hurdle: it has no fitness and never joins the
-        population, so it neither ages it nor moves the hurdle (search.hurdles)."""
-        spent = source == "rung"
+        """A candidate stopped at the hurdle: it has no fitness and its island never hears of
+        it -- no member ages, the hurdle and the plateau stay as they were (search.hurdles)."""
         self.counters["stopped"] += 1
-        self.counters["screened" if spent else "cache_hits"] += 1
+        self.counters["screened" if source == "rung" else "cache_hits"] += 1
         self.store.update_candidate(cand.id, status="stopped", source=source,
                                     duplicate_of=duplicate_of, finished_at=time.time())
-        island = self.islands[cand.island]
-        if spent:
-            island.tell_stopped()
-        self._maybe_restart(island)
 
     def _finish(self, cand: Candidate, fitness: Fitness, worker: str) -> None:
         with self._step():

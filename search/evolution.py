@@ -115,11 +115,6 @@ class RegularizedEvolution:
         while len(self.population) > self.P:
             self.population.popleft()  # the oldest dies
 
-    def tell_stopped(self) -> None:
-        """A child stopped at the hurdle (search.hurdles): it never joins the population, so
-        nobody dies for it, but it was one more screened program without improvement."""
-        self.since_improvement += 1
-
     def plateaued(self, evaluations: int) -> bool:
         return evaluations > 0 and self.since_improvement >= evaluations
 

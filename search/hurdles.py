@@ -8,18 +8,20 @@ it gets no fitness, and its rung result is stored apart (run store table `rungs`
 can take it for a fitness.
 
 A stopped child never joins the population: the population ages by one member per child
-that gets a fitness (evaluated in full, or a duplicate of one), and a stop changes neither
-the members nor the hurdle. It counts only towards the plateau that triggers a restart (like
-the budget, the plateau is counted in screened programs). Why this rule: when stopped
-children joined the population ranked last (so that it aged one member per screened child,
-as in plain regularized evolution), a pass rate of ~6% on the default suite let the good
-programs age out ~15 times faster than passing children replaced them; the hurdle, a
-quantile of the few evaluated members left, fell with them (measured: 5 of 64 members with a
-fitness, best 0.55, against 64 and 5.24 with hurdles off). Keeping stopped children out is
-the simplest rule that keeps the population whole, and it is what regularized evolution
-does per full evaluation: plain search also ages one member per evaluated child. It is more
-selective -- every member passed a hurdle -- but members still die by age, not fitness, so a
-lucky member leaves after P passing children. docs/HURDLES.md has the measurement.
+that gets a fitness (evaluated in full, or a duplicate of one), and a stop changes nothing in
+the island -- not the members, the hurdle, or the plateau count that triggers a restart
+(counted in full evaluations, as without hurdles; counted in screened programs, restarts
+came ~4x as often per minute, each refilling the population with copies of its best).
+
+Why this rule: when stopped children joined the population ranked last (so that it aged one
+member per screened child, as plain regularized evolution ages one per evaluated child), a
+pass rate of ~6% on the default suite let the good programs age out ~15 times faster than
+passing children replaced them, and the hurdle, a quantile of the few evaluated members
+left, fell with them (measured: 5 of 64 members with a fitness, best 0.55, against 64 and
+5.24 with hurdles off). Keeping stopped children out is the simplest rule that keeps the
+population whole. It is more selective -- every member passed a hurdle -- but members still
+die by age, not fitness, so a lucky one leaves after P more members have joined.
+docs/HURDLES.md has the measurement.
 
 A duplicate (full-fitness cache hit or twin) joins with the rung score of the program it
 repeats, so a population refilled by duplicates keeps a hurdle.

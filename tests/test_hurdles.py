@@ -181,15 +181,16 @@ def test_selection_best_funnel_and_inspect_never_use_a_rung_score(tmp_path, infl
 
 def test_stopped_children_never_age_the_population_nor_move_the_hurdle(tmp_path):
     """The population ages only by children that get a fitness: a step that only stops a child
-    leaves the members and the hurdle as they were, so after many stopped children the
-    population still holds P evaluated members and the hurdle never falls back to 'none'."""
+    leaves the island as it was (members, hurdle, plateau count), so after many stopped
+    children the population still holds P evaluated members and the hurdle never falls back
+    to 'none'."""
     driver = start_run(str(tmp_path / "r"), hurdle_config(budget=200), ADAMW)
     island, steps = driver.islands[0], []
 
     def on_step(d):
         members = [(m.id, m.fitness, m.rung) for m in island.population]
         steps.append((d.counters["stopped"], d.counters["evaluated"] + d.counters["cache_hits"],
-                      members, population_hurdle(island.population, 0.5)))
+                      members, population_hurdle(island.population, 0.5), island.state()))
 
     driver.on_step = on_step
     stats, _ = finished(driver)
@@ -197,10 +198,10 @@ def test_stopped_children_never_age_the_population_nor_move_the_hurdle(tmp_path)
     for before, after in itertools.pairwise(steps):
         if after[0] > before[0] and after[1] == before[1]:  # this step only stopped children
             assert after[2:] == before[2:]
-    _, _, members, _ = steps[-1]
+    members = steps[-1][2]
     assert len(members) == 8 and all(math.isfinite(f) for _, f, _ in members)
     started = next(i for i, s in enumerate(steps) if s[2])  # the warm start is in
-    assert all(hurdle is not None for *_, hurdle in steps[started:])
+    assert all(step[3] is not None for step in steps[started:])
 
 
 def test_duplicates_bring_the_rung_score_of_the_program_they_repeat(tmp_path):
