@@ -190,9 +190,9 @@ def verdict(table: dict, shipped: str) -> str:
 
 
 def export(run_dir: str, program, recognition) -> str:
-    from optsearch.primitives.export import export_source
+    from optsearch.primitives.export import default_class_name, export_source
 
-    class_name = recognition.name.replace("-", "") if recognition else "DiscoveredOptimizer"
+    class_name = default_class_name(recognition)
     out = os.path.join(run_dir, OPTIMIZER_FILE)
     with open(out, "w") as fh:
         fh.write(export_source(program, class_name=class_name, recognition=recognition))

@@ -841,3 +841,17 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
     assert not (tmp_path / "x.py").exists()
+
+
+def test_a_schedule_variant_is_exported_under_a_name_that_says_so(tmp_path, capsys):
+    """Rule: a known rule under a schedule transform (signSGD scaled by sqrt(lr)) is exported
+    as `signSGD_sqrt_lr`, not as plain `signSGD`: a user who constructs it gets the sqrt."""
+    from optsearch.cli.main import main
+
+    src = tmp_path / "sqrt_signsgd.py"
+    src.write_text("def train(w, g, lr):\n    a = sqrt(lr)\n    update = sign(g)\n"
+                   "    update = update * a\n    update = update * 0.0115\n    return update\n")
+    out = tmp_path / "opt.py"
+    assert main(["export", str(src), "-o", str(out)]) == 0
+    assert "class signSGD_sqrt_lr (signSGD with a sqrt(lr) schedule)" in capsys.readouterr().out
+    load_class(out.read_text(), "signSGD_sqrt_lr")

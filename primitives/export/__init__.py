@@ -14,5 +14,6 @@ it into the file (`primitives.liveness`). The modules, in the order `export_sour
 """
 
 from optsearch.primitives.export.source import export_source
+from optsearch.primitives.export.spec import default_class_name
 
-__all__ = ["export_source"]
+__all__ = ["default_class_name", "export_source"]

@@ -66,6 +66,18 @@ def _is_identifier(name) -> bool:
     return isinstance(name, str) and bool(_IDENTIFIER.match(name)) and not keyword.iskeyword(name)
 
 
+def default_class_name(recognition) -> str:
+    """The exported class's name: the recognised optimizer's ("SGD-M" -> "SGDM"), with its
+    schedule transform when it has one ("signSGD_sqrt_lr": a user who constructs it must not
+    take it for plain signSGD); "DiscoveredOptimizer" for a new rule (recognition None)."""
+    if recognition is None:
+        return "DiscoveredOptimizer"
+    name = re.sub(r"\W", "", str(recognition.name))
+    schedule = re.sub(r"\W+", "_", getattr(recognition, "schedule", "") or "").strip("_")
+    name = f"{name}_{schedule}" if name and schedule else name
+    return name if _is_identifier(name) and not name.startswith("_") else "DiscoveredOptimizer"
+
+
 def check_class_name(class_name: str) -> None:
     if not (class_name.isidentifier() and not keyword.iskeyword(class_name)
             and not class_name.startswith("_") and class_name not in RESERVED | {"math"}):

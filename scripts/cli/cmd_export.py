@@ -9,11 +9,10 @@ hyperparameters (`lr`, `betas`, `weight_decay`); otherwise numbered constants `c
 from __future__ import annotations
 
 import os
-import re
 
 from optsearch.cli.errors import UserError
 from optsearch.cli.programs import read_program, read_run_winner
-from optsearch.primitives.export import export_source
+from optsearch.primitives.export import default_class_name, export_source
 from optsearch.search.distill.recognize import recognize
 
 
@@ -40,13 +39,6 @@ def recognize_or_none(program):
     return None if getattr(recognition, "name", "new") == "new" else recognition
 
 
-def default_class_name(recognition) -> str:
-    if recognition is None:
-        return "DiscoveredOptimizer"
-    name = re.sub(r"\W", "", str(recognition.name))  # "SGD-M" -> "SGDM"
-    return name if name.isidentifier() and not name.startswith("_") else "DiscoveredOptimizer"
-
-
 def run(args) -> int:
     program = input_program(args.file)
     recognition = recognize_or_none(program)
@@ -60,6 +52,6 @@ def run(args) -> int:
             fh.write(source)
     except OSError as exc:
         raise UserError(f"{args.output}: cannot write: {exc.strerror}") from None
-    what = recognition.name if recognition is not None else "generic (numbered constants)"
+    what = recognition.label if recognition is not None else "generic (numbered constants)"
     print(f"wrote {args.output}: class {class_name} ({what})")
     return 0
