@@ -161,7 +161,9 @@ def execute(driver, run_dir: str, quiet: bool = False, deadline: float | None = 
     stats = run_stats(driver.store)
     driver.close()
     best = stats["best_fitness"]
+    fits = (f", {stats['refined']} constant fits ({stats['refine_evaluations']} evaluations)"
+            if stats["refined"] else "")
     print(f"done: {stats['evaluated']} evaluated, {stats['cache_hits']} cache hits "
-          f"({stats['cache_hit_rate']:.0%}), {stats['failed']} failed; best fitness "
+          f"({stats['cache_hit_rate']:.0%}), {stats['failed']} failed{fits}; best fitness "
           f"{'-' if best is None else f'{best:.4f}'} -> {os.path.join(run_dir, 'best.py')}")
     return 0
