@@ -17,8 +17,6 @@ from optsearch.search.warm_start import parse_factors
 # Target mode's warm start: the target's step size is unknown, so the lr sweep spans both
 # sides of the initial program's (1/32 .. 32), not the proxy suites' upper side only.
 TARGET_INIT_LR_FACTORS = "0.03125,0.0625,0.125,0.25,0.5,1,2,4,8,16,32"
-# Target mode's constant fitting: the best program every this many evaluations (search.constants)
-TARGET_REFINE_EVERY = 500
 
 
 class ConfigError(ValueError):
@@ -52,7 +50,7 @@ class SearchConfig:
     # live constants are fitted by Nelder-Mead in at most `refine_evaluations` evaluations,
     # which count in the budget, and the fitted program is proposed as its child (op
     # "refine"). 0 = off. Target mode only: an imitation costs milliseconds, a proxy suite
-    # seconds. `optsearch search --target` without --config sets TARGET_REFINE_EVERY.
+    # seconds. Off by default: measured, it did not help (docs/TARGET.md).
     refine_every: int = 0
     refine_evaluations: int = 200
 

@@ -14,12 +14,7 @@ from optsearch.cli.progress import Progress
 from optsearch.evaluator.backends import BACKEND_KINDS, BackendUnavailable
 from optsearch.evaluator.targets import TargetError, resolve_target
 from optsearch.primitives.pool import POOLS
-from optsearch.search.config import (
-    TARGET_INIT_LR_FACTORS,
-    TARGET_REFINE_EVERY,
-    ConfigError,
-    load,
-)
+from optsearch.search.config import TARGET_INIT_LR_FACTORS, ConfigError, load
 from optsearch.search.driver import start_run
 from optsearch.search.pipeline import stop_at
 from optsearch.search.stats import run_stats
@@ -61,16 +56,13 @@ def build_config(args):
     """The config file's settings with the command line's options on top."""
     try:
         # Target mode without a config file: the target's step size is unknown, so the warm
-        # start's lr sweep spans both sides of AdamW's; and the best program's constants are
-        # fitted now and then (an imitation evaluation costs milliseconds).
-        target_defaults = args.target is not None and args.config is None
-        wide = TARGET_INIT_LR_FACTORS if target_defaults else None
-        refine = TARGET_REFINE_EVERY if target_defaults else None
+        # start's lr sweep spans both sides of AdamW's.
+        wide = TARGET_INIT_LR_FACTORS if args.target is not None and args.config is None else None
         return load(args.config).with_overrides(
             budget=args.budget, seed=args.seed, init=args.init, workers=args.workers,
             address=args.address, backend=args.backend, suite=args.suite,
             fake_delay_s=args.fake_delay, target=target_spec(args.target), init_lr_factors=wide,
-            pool=args.pool, gpus_per_worker=args.gpus_per_worker, refine_every=refine)
+            pool=args.pool, gpus_per_worker=args.gpus_per_worker)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
 

@@ -23,6 +23,7 @@ import os
 from optsearch.cli.errors import UserError
 from optsearch.cli.programs import read_program, read_run_winner
 from optsearch.primitives.printer import format_program
+from optsearch.search.constants import FINAL_FIT_EVALUATIONS
 from optsearch.search.distill.simplify import simplify
 
 
@@ -127,7 +128,9 @@ def run(args) -> int:
         measure, meta = make_measure(suite, seeds), make_meta_measure(suite, seeds)
         what = (f" (measure: suite {suite}, character changes on {suite}@{META_SCALE}, "
                 f"seeds 0..{seeds - 1})")
-    result = simplify(program, measure, meta)
+    # An imitation costs milliseconds: the target run's constants are fitted too.
+    result = simplify(program, measure, meta, fit_evaluations=FINAL_FIT_EVALUATIONS if
+                      target and not args.no_eval else 0)
     info = result_dict(result, source)
     if args.json:
         print(json.dumps(info, indent=2))

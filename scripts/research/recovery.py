@@ -3,16 +3,16 @@
 For each target and search seed, a target-mode search (`optsearch search --target T`) runs
 from the AdamW warm start with a budget of evaluations, in one of four variants:
   default    -- as `optsearch search --target`: the configured mutation operators (insert,
-                delete, modify, replace) and constant fitting of the best program every
-                TARGET_REFINE_EVERY evaluations (its evaluations count in the budget);
-  no_refine  -- the same without constant fitting;
-  paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0), with
-                constant fitting (it is not a mutation operator);
-  random     -- pure random search: every evaluation a fresh random program (6 inserts), no
-                constant fitting.
+                delete, modify, replace);
+  refine     -- the same with constant fitting of the best program during the search, every
+                REFINE_EVERY evaluations (`search.refine_every`; its evaluations count in
+                the budget);
+  paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0);
+  random     -- pure random search: every evaluation a fresh random program (6 inserts).
 A run has recovered its target when the best program so far
   - shipped targets: simplified as `optsearch simplify RUN_DIR` does for a target-mode run
-    (ablations and rounding judged by the imitation fitness on the run's own stream) is
+    (ablations, a final constant fit of at most FINAL_FIT_EVALUATIONS evaluations, and
+    rounding, all judged by the imitation fitness on the run's own stream) is
     recognised as the target's template, with each (1 - beta) and the lr within 2% of the
     target's (the target's own recognition gives those);
   - other targets (program files, torch classes): imitates the target on a held-out run
@@ -21,7 +21,9 @@ A run has recovered its target when the best program so far
 The best program is checked whenever it changes, at most once per `--check-every`
 evaluations and at the end; a run stops once it has recovered. Evaluations and minutes to
 recovery are those of the recognised program's evaluation (minutes exclude the checks); the
-evaluations count what the budget counts: screened programs plus constant-fitting calls.
+evaluations count what the budget counts: screened programs plus constant-fitting calls
+during the search; the check's own final fit (at most FINAL_FIT_EVALUATIONS imitation
+evaluations, seconds) is not counted, as simplification after a search is not.
 
     .venv/bin/python -m scripts.research.recovery --targets lion --seeds 0,1,2,3,4 \\
         --variants default --budget 20000 --results runs/recovery/results.jsonl
@@ -40,7 +42,8 @@ from optsearch.evaluator.imitation import HELD_OUT_STREAM, record_stream, relati
 from optsearch.evaluator.measure import imitation_measure
 from optsearch.evaluator.targets import resolve_target
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
-from optsearch.search.config import TARGET_INIT_LR_FACTORS, TARGET_REFINE_EVERY, Config
+from optsearch.search.config import TARGET_INIT_LR_FACTORS, Config
+from optsearch.search.constants import FINAL_FIT_EVALUATIONS
 from optsearch.search.distill.recognize import recognize
 from optsearch.search.distill.simplify import simplify
 from optsearch.search.driver import start_run
@@ -50,8 +53,10 @@ OWN = ("scripts/research/targets/nesterov.py", "scripts/research/targets/adamax.
 BLACK_BOX = ("torch.optim.NAdam",)
 BETA_KEYS = ("beta1", "beta2", "beta", "alpha", "momentum")
 TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
+CRITERION_VERSION = "simplify+fit"  # recorded per row: simplify with the final constant fit
 HELD_OUT_TOLERANCE = 0.10
-VARIANTS = ("default", "no_refine", "paper_ops", "random")
+VARIANTS = ("default", "refine", "paper_ops", "random")
+REFINE_EVERY = 500
 
 
 class Criterion:
@@ -69,7 +74,8 @@ class Criterion:
         out = {"held_out_error": held_out if math.isfinite(held_out) else None}
         if self.expected is None:
             return out | {"recovered": held_out <= HELD_OUT_TOLERANCE}
-        found = simplify(program, self.measure, self.measure).recognition
+        found = simplify(program, self.measure, self.measure,
+                         fit_evaluations=FINAL_FIT_EVALUATIONS).recognition
         out |= {"recognized": found.name, "hyperparameters": found.hyperparameters}
         return out | {"recovered": self._matches(found)}
 
@@ -94,7 +100,7 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
     config.search.budget, config.search.seed = budget, seed
     config.evaluation.target = os.path.abspath(spec) if os.path.isfile(spec) else spec
     config.search.init_lr_factors = TARGET_INIT_LR_FACTORS  # as `optsearch search --target`
-    config.search.refine_every = 0 if variant in ("no_refine", "random") else TARGET_REFINE_EVERY
+    config.search.refine_every = REFINE_EVERY if variant == "refine" else 0
     if variant == "paper_ops":
         config.mutation.replace_weight = 0.0
     if variant == "random":  # the population never fills: every evaluation is a random program
@@ -145,6 +151,7 @@ def run_one(spec, variant, seed, budget, out_dir, check_every, criterion,
         driver.close()
     search_s = time.perf_counter() - t0 - checks["seconds"]
     return {"target": spec, "variant": variant, "seed": seed, "budget": budget,
+            "criterion": CRITERION_VERSION, "check_every": check_every,
             "max_minutes": max_minutes, "load_1min": os.getloadavg()[0],
             "evaluated": driver.spent, "refine_evaluations": driver.counters["refine_evaluations"],
             "search_minutes": search_s / 60,
@@ -190,7 +197,8 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--variants", default="default")
     p.add_argument("--budget", type=int, default=20_000)
-    p.add_argument("--check-every", type=int, default=100)
+    # a check simplifies and fits the constants (up to ~5 s): not after every new best
+    p.add_argument("--check-every", type=int, default=500)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="also stop a run after this many minutes of search (a shared machine)")
     p.add_argument("--out", default="runs/recovery")

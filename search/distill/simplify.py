@@ -9,6 +9,7 @@ Pipeline, every change recorded as a `Step` of the derivation trace:
   -> near-identity ablation of gradient preprocessing (clip(g, c), arcsin(g), ...): approximate
   -> ablation with evaluation (only with `measure`): bypass a call f(x, ..) -> x, and delete a
      statement (its readers see the value the name held before it)
+  -> constant fitting (only with `fit_evaluations`: search.constants, judged by `measure`)
   -> constant rounding -> recognition against the templates of `search.recognize`.
 
 `measure(program) -> (mean, stderr)` is the fitness over seeds (higher is better). A change
@@ -44,6 +45,7 @@ from optsearch.primitives.pool import POOL
 from optsearch.primitives.printer import format_program, format_statement
 from optsearch.primitives.program import Program, ProgramError, Statement
 from optsearch.primitives.symbolic import SymbolicError, from_sympy, normalise_signs, to_sympy
+from optsearch.search.constants import fit_constants
 from optsearch.search.distill import rewrite_rules as rr
 from optsearch.search.distill.recognize import Recognition, recognize
 
@@ -79,7 +81,11 @@ class Simplification:
     recognition: Recognition | None = None
 
 
-def simplify(program: Program, measure=None, measure_meta=None) -> Simplification:
+def simplify(program: Program, measure=None, measure_meta=None,
+             fit_evaluations: int = 0) -> Simplification:
+    """`fit_evaluations` > 0 (with a measure): after the ablations, fit the constants with
+    that many measure calls at most. Only for a cheap, deterministic measure (an imitation
+    fitness): a proxy-suite measure costs seconds per call."""
     driver = _Driver(program, measure, measure_meta)
     driver.apply("dead_code", rr.dead_code, cleanup=False)
     driver.program = rr.to_ssa(driver.program)  # renaming only: not a step of its own
@@ -90,6 +96,8 @@ def simplify(program: Program, measure=None, measure_meta=None) -> Simplificatio
         driver.sympy_round_trip()
     if measure is not None:
         driver.ablate()
+        if fit_evaluations:
+            driver.fit_constants(fit_evaluations)
     driver.round_constants()
     final = rr.from_ssa(driver.program)
     return Simplification(final, driver.trace, recognize(final))
@@ -269,6 +277,16 @@ class _Driver:
                                _mean(fit[0]), _mean(fit[1]), False, f"{what} ({said})"))
 
     # -- constants
+    def fit_constants(self, evaluations: int) -> None:
+        """Nelder-Mead on the live constants (search.constants); kept only if it improves."""
+        fit = fit_constants(rr.from_ssa(self.program),
+                            lambda p: self.measure(p)[0], evaluations)
+        if fit.improved:
+            after = rr.to_ssa(fit.program)
+            self.record("fit_constants", self.program, after, exact=False,
+                        note=f"{fit.constants} constants fitted in {fit.evaluations} evaluations",
+                        fit=(self.fitness(self.program), self.fitness(after)))
+
     def round_constants(self) -> None:
         before = self.program
         stmts = list(before.statements)
