@@ -734,3 +734,54 @@ def test_program4_with_evaluation_keeps_beta1_where_no_suite_resolves_it():
     assert rec.hyperparameters["beta2"] == pytest.approx(0.997, abs=0.0002)
     kept = [s.note for s in result.trace if s.rule == "ablation_kept"]
     assert any("default@10" in note and "interp(g, v, 0.899)" in note for note in kept)
+
+
+CLIPPED_LION = """def train(w, g, m, lr):
+    m = interp(g, m, 0.99)
+    wd = 0.1 * g
+    update = m + wd
+    lr = lr * 0.0001
+    update = clip(update, lr)
+    return update, m
+"""
+
+
+@pytest.fixture(scope="module")
+def lion_imitation():
+    from optsearch.evaluator.imitation import record_stream
+    from optsearch.evaluator.measure import imitation_measure
+    from optsearch.evaluator.targets import resolve_target
+    return imitation_measure(record_stream(resolve_target("lion")), "imitation of lion")
+
+
+def test_a_saturated_clip_is_read_as_a_scaled_sign(lion_imitation):
+    """Rule: clip(x, b) with a bound far below |x| is |b| sign(x) (a target-mode search found
+    Lion as `clip(m + 0.1 g, lr * 1e-4)`); with a measure that agrees it simplifies to Lion."""
+    result = simplify(parse(CLIPPED_LION), lion_imitation, lion_imitation)
+    assert any(s.rule == "saturated_clip" for s in result.trace)
+    assert result.recognition.name == "Lion"
+    hp = result.recognition.hyperparameters
+    assert hp["beta1"] == pytest.approx(0.9, abs=1e-3) and hp["beta2"] == pytest.approx(0.99)
+
+
+def test_a_clip_that_does_not_saturate_stays_a_clip(lion_imitation):
+    """Rule: the clip-to-sign reading is approximate and measured; where the clip bound is far
+    above |x| (clip is then the identity) the sign changes the rule and is rejected (the
+    ablation may then drop the clip as the identity it is)."""
+    program = parse(CLIPPED_LION.replace("clip(update, lr)", "clip(update, 10.0)"))
+    result = simplify(program, lion_imitation, lion_imitation)
+    assert not any(s.rule == "saturated_clip" for s in result.trace)
+    assert not any(s.op == "sign" for s in result.program.statements)
+
+
+def test_a_target_fit_polishes_the_constants_before_rounding(lion_imitation):
+    """Rule: with `fit_evaluations` the simplifier fits the constants on its measure (target
+    mode), so a Lion-form winner with drifting constants is read with the target's."""
+    program = parse(CLIPPED_LION.replace("0.99)", "0.94)").replace("0.1 * g", "0.27 * g")
+                    .replace("clip(update, lr)", "sign(update)\n    update = update * lr"))
+    result = simplify(program, lion_imitation, lion_imitation, fit_evaluations=400)
+    assert any(s.rule == "fit_constants" for s in result.trace)
+    hp = result.recognition.hyperparameters
+    assert result.recognition.name == "Lion"
+    assert abs((1 - hp["beta1"]) / 0.1 - 1) <= 0.02 and abs((1 - hp["beta2"]) / 0.01 - 1) <= 0.02
+    assert abs(hp["lr"] / 1e-4 - 1) <= 0.02

@@ -396,6 +396,31 @@ def near_identity(program: Program) -> Program | None:
     return None
 
 
+def saturated_clip(program: Program) -> Program | None:
+    """clip(x, b) -> |b| * sign(x), for x other than the raw gradient and b a constant or a
+    value known to be >= 0 (the lr schedule and its positive multiples).
+
+    NOT exact: equal where |x| >= |b|, so it holds when the clip saturates -- a bound far below
+    the typical |x|, as in a search's `update = clip(m + 0.1 * g, lr * 1e-4)`, which is Lion
+    in disguise. Only applied with a measure, which keeps it when fitness stays within noise.
+    One clip per call (SSA form in, SSA form out)."""
+    defs = definers(program)
+    taken = set(program.params) | set(defs) | set(POOL)
+    for i, stmt in enumerate(program.statements):
+        if stmt.op != "clip" or stmt.args[0] == program.grad:
+            continue
+        x, bound = stmt.args
+        if isinstance(bound, str) and value_range(bound, defs, program.lr) < NONNEGATIVE:
+            continue
+        scale = abs(bound) if not isinstance(bound, str) else bound
+        signed = _fresh(_base(stmt.target), taken)
+        stmts = list(program.statements)
+        stmts[i:i + 1] = [Statement(signed, "sign", (x,)),
+                          Statement(stmt.target, "mul", (signed, scale))]
+        return program.replace_statements(stmts)
+    return None
+
+
 def _wide_clip(program: Program, stmt: Statement) -> bool:
     """clip(g, c) is bypassed only for c = the lr schedule value (peak 1) or |c| >= 1: a
     tighter clip changes typical gradients, which is for the measured ablation to judge."""

@@ -7,6 +7,8 @@ Pipeline, every change recorded as a `Step` of the derivation trace:
      state slot proportional to another, a sympy round trip when cheaper (the sign forms the
      algebra decides, e.g. x * reciprocal(abs(x)) -> sign(x), then common subexpressions)
   -> near-identity ablation of gradient preprocessing (clip(g, c), arcsin(g), ...): approximate
+  -> a saturated clip read as a scaled sign, clip(x, b) -> |b| sign(x) (only with `measure`,
+     kept within noise): approximate
   -> ablation with evaluation (only with `measure`): bypass a call f(x, ..) -> x, and delete a
      statement (its readers see the value the name held before it)
   -> constant fitting (only with `fit_evaluations`: search.constants, judged by `measure`)
@@ -95,6 +97,9 @@ def simplify(program: Program, measure=None, measure_meta=None,
         driver.exhaust()
         driver.sympy_round_trip()
     if measure is not None:
+        while driver.apply("saturated_clip", rr.saturated_clip, exact=False, note=_CLIP_NOTE):
+            driver.exhaust()
+            driver.sympy_round_trip()
         driver.ablate()
         if fit_evaluations:
             driver.fit_constants(fit_evaluations)
@@ -103,6 +108,7 @@ def simplify(program: Program, measure=None, measure_meta=None,
     return Simplification(final, driver.trace, recognize(final))
 
 
+_CLIP_NOTE = "approximate: clip(x, b) = |b| sign(x) where |x| >= |b| (a saturated clip)"
 _NEAR_NOTE = ("approximate: f(g) = g + O(g^3) (clip: exact while |g| <= |c|); holds for small "
               "gradients")
 
