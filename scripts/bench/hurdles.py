@@ -47,7 +47,7 @@ from optsearch.search.hurdles import clears, population_hurdle
 from optsearch.search.stats import run_stats
 from optsearch.search.store import RunStore
 
-QUANTILES = (0.25, 0.5, 0.75)
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75)
 FEC_DIGITS = 6
 
 
@@ -174,6 +174,10 @@ def cost_of_wrong(run_dir: str, args) -> dict:
             "top_quartile_stopped": len(missed),
             "of_children": len(missed) / max(len(pairs), 1),
             "of_top_quartile": len(missed) / max(len(top), 1)}
+    # every child's (rung status, rung score, full status, full fitness) and the members'
+    # rung scores: enough to recompute the cost of being wrong for any other hurdle
+    result["pairs"] = [(r.status, r.aggregate, f.status, f.aggregate) for r, f in pairs]
+    result["member_rungs"] = [ind.rung for ind in members]
     rung_scores = [r.aggregate for r, _ in pairs]
     full_scores = [f.aggregate for _, f in pairs]
     both_ok = [i for i, (r, f) in enumerate(pairs) if r.status == f.status == "ok"]
@@ -272,7 +276,8 @@ def main(argv=None) -> int:
     report["dedup"]["rung_fec"] = duplicates(dirs[True])
     print(json.dumps(report["dedup"], indent=1), flush=True)
     report["cost_of_wrong"] = cost_of_wrong(dirs[True], args)
-    print(json.dumps(report, indent=1))
+    print(json.dumps({"cost_of_wrong": {k: v for k, v in report["cost_of_wrong"].items()
+                                        if k not in ("pairs", "member_rungs")}}, indent=1))
     with open(os.path.join(base, "report.json"), "w") as fh:
         json.dump(report, fh, indent=1)
     print(f"runs and report.json in {base}")
