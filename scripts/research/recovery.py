@@ -41,6 +41,7 @@ import time
 from optsearch.evaluator.imitation import HELD_OUT_STREAM, record_stream, relative_update_error
 from optsearch.evaluator.measure import imitation_measure
 from optsearch.evaluator.targets import resolve_target
+from optsearch.primitives.parser import parse
 from optsearch.primitives.reference import REFERENCE_NAMES, load_reference
 from optsearch.search.config import TARGET_INIT_LR_FACTORS, Config
 from optsearch.search.constants import FINAL_FIT_EVALUATIONS
@@ -55,6 +56,7 @@ BETA_KEYS = ("beta1", "beta2", "beta", "alpha", "momentum")
 TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
 CRITERION_VERSION = "simplify+clip+fit"  # per row: simplify (saturated clip read as sign) + final fit
 HELD_OUT_TOLERANCE = 0.10
+EQUIVALENT_TOLERANCE = 0.02  # the diagnostic column: simplified winner vs target, held out
 VARIANTS = ("default", "refine", "paper_ops", "random")
 REFINE_EVERY = 500
 
@@ -74,9 +76,14 @@ class Criterion:
         out = {"held_out_error": held_out if math.isfinite(held_out) else None}
         if self.expected is None:
             return out | {"recovered": held_out <= HELD_OUT_TOLERANCE}
-        found = simplify(program, self.measure, self.measure,
-                         fit_evaluations=FINAL_FIT_EVALUATIONS).recognition
-        out |= {"recognized": found.name, "hyperparameters": found.hyperparameters}
+        simplified = simplify(program, self.measure, self.measure,
+                              fit_evaluations=FINAL_FIT_EVALUATIONS)
+        found = simplified.recognition
+        # Not the criterion, a diagnostic: a winner the recogniser does not name may still
+        # be the target in another form (e.g. Lion as an EMA of 10 g_t - 9 g_{t-1}).
+        equivalent = relative_update_error(simplified.program, self.held_out)
+        out |= {"recognized": found.name, "hyperparameters": found.hyperparameters,
+                "simplified_held_out_error": equivalent if math.isfinite(equivalent) else None}
         return out | {"recovered": self._matches(found)}
 
     def _matches(self, found) -> bool:
@@ -162,6 +169,20 @@ def run_one(spec, variant, seed, budget, out_dir, check_every, criterion,
             "final": final, "run_dir": run_dir}
 
 
+def recheck(path: str) -> None:
+    with open(path) as fh:
+        rows = [json.loads(line) for line in fh]
+    criteria: dict = {}
+    for r in rows:
+        if r["target"] not in criteria:
+            criteria[r["target"]] = Criterion(r["target"])
+        with open(os.path.join(r["run_dir"], "best.py")) as fh:
+            r["final"] = criteria[r["target"]](parse(fh.read()))
+        r["final_criterion"] = CRITERION_VERSION
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+
+
 def summarize(path: str) -> None:
     rows: dict = {}
     with open(path) as fh:
@@ -169,15 +190,19 @@ def summarize(path: str) -> None:
             r = json.loads(line)
             rows.setdefault((r["target"], r["variant"]), []).append(r)
     print("| target | variant | recovered | evaluations to recovery (mean ± s.e.) | "
-          "minutes to recovery | evaluated per run | final best (recognised) |")
-    print("|---|---|---|---|---|---|---|")
+          "minutes to recovery | evaluated per run | final best (recognised) | "
+          f"simplified winner within {EQUIVALENT_TOLERANCE:.0%} on the held-out run |")
+    print("|---|---|---|---|---|---|---|---|")
     for (target, variant), runs in sorted(rows.items()):
         hit = [r for r in runs if r["recovered"]]
         ev = _mean_se([r["evaluations_to_recovery"] for r in hit])
         mins = _mean_se([r["minutes_to_recovery"] for r in hit])
         names = sorted({str(r["final"].get("recognized", "-")) for r in runs})
+        close = [r["final"].get("simplified_held_out_error") for r in runs]
+        close = "-" if all(e is None for e in close) else \
+            f"{sum(e is not None and e <= EQUIVALENT_TOLERANCE for e in close)}/{len(runs)}"
         print(f"| {target} | {variant} | {len(hit)}/{len(runs)} | {ev} | {mins} | "
-              f"{_mean_se([r['evaluated'] for r in runs])} | {', '.join(names)} |")
+              f"{_mean_se([r['evaluated'] for r in runs])} | {', '.join(names)} | {close} |")
 
 
 def _mean_se(values) -> str:
@@ -204,7 +229,13 @@ def main() -> None:
     p.add_argument("--out", default="runs/recovery")
     p.add_argument("--results", default=None, help="JSON lines file (default OUT/results.jsonl)")
     p.add_argument("--summary", metavar="RESULTS", help="print the table of a results file")
+    p.add_argument("--recheck", metavar="RESULTS",
+                   help="re-judge every row's final best program (best.py) with the current "
+                        "criterion; rewrites each row's `final`, never its in-run verdict")
     args = p.parse_args()
+    if args.recheck:
+        recheck(args.recheck)
+        return
     if args.summary:
         summarize(args.summary)
         return
