@@ -785,3 +785,30 @@ def test_a_target_fit_polishes_the_constants_before_rounding(lion_imitation):
     assert result.recognition.name == "Lion"
     assert abs((1 - hp["beta1"]) / 0.1 - 1) <= 0.02 and abs((1 - hp["beta2"]) / 0.01 - 1) <= 0.02
     assert abs(hp["lr"] / 1e-4 - 1) <= 0.02
+
+
+def _gradient_difference_lion(beta1, beta2, read="sign(m)"):
+    t = (beta1 - beta2) / (1 - beta2)  # M = b M + (1-b)((1-t) g + t g_prev): Lion's direction
+    return parse(f"def train(w, g, m, v, lr):\n    d = interp(g, v, {t!r})\n"
+                 f"    m = interp(d, m, {beta2!r})\n    update = {read}\n"
+                 f"    lr = lr * 0.0001\n    update = update * lr\n    return update, m, g\n")
+
+
+@pytest.mark.parametrize("beta1, beta2", [(0.9, 0.99), (0.8, 0.95), (0.95, 0.98)])
+def test_lion_written_with_the_previous_gradient_is_lion(beta1, beta2):
+    """Rule: sign of an EMA of (1 - t) g_t + t g_{t-1} (a slot keeping the last gradient) is
+    exactly Lion with beta1 = beta2 (1 - t) + t (a target-mode search found Lion so, with
+    t = -9); simplification names it, without a measure."""
+    result = simplify(_gradient_difference_lion(beta1, beta2))
+    assert result.recognition.name == "Lion"
+    assert result.recognition.hyperparameters["beta1"] == pytest.approx(beta1, abs=1e-3)
+    assert result.recognition.hyperparameters["beta2"] == pytest.approx(beta2, abs=1e-3)
+
+
+def test_the_previous_gradient_form_without_a_sign_is_not_lion():
+    """Rule: the rewrite is exact whatever reads M (M_t equals Lion's direction L_t, so it is
+    checked numerically and kept), but only a sign of it is Lion: read directly it is a
+    momentum method with a look-ahead, and recognition must not call it Lion."""
+    result = simplify(_gradient_difference_lion(0.9, 0.99, read="m * 1.0"))
+    assert result.recognition.name != "Lion"
+    assert equivalent(_gradient_difference_lion(0.9, 0.99, read="m * 1.0"), result.program)

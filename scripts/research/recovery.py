@@ -54,7 +54,7 @@ OWN = ("scripts/research/targets/nesterov.py", "scripts/research/targets/adamax.
 BLACK_BOX = ("torch.optim.NAdam",)
 BETA_KEYS = ("beta1", "beta2", "beta", "alpha", "momentum")
 TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
-CRITERION_VERSION = "simplify+clip+fit"  # per row: simplify (saturated clip read as sign) + final fit
+CRITERION_VERSION = "simplify+clip+gd+fit"  # simplify (clip as sign, previous-gradient Lion), fit
 HELD_OUT_TOLERANCE = 0.10
 EQUIVALENT_TOLERANCE = 0.02  # the diagnostic column: simplified winner vs target, held out
 VARIANTS = ("default", "refine", "paper_ops", "random")
@@ -189,10 +189,11 @@ def summarize(path: str) -> None:
         for line in fh:
             r = json.loads(line)
             rows.setdefault((r["target"], r["variant"]), []).append(r)
-    print("| target | variant | recovered | evaluations to recovery (mean ± s.e.) | "
-          "minutes to recovery | evaluated per run | final best (recognised) | "
+    print("| target | variant | recovered (in-run checks) | evaluations to recovery "
+          "(mean ± s.e.) | minutes to recovery | evaluated per run | final winner recovered | "
+          "final best (recognised) | "
           f"simplified winner within {EQUIVALENT_TOLERANCE:.0%} on the held-out run |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (target, variant), runs in sorted(rows.items()):
         hit = [r for r in runs if r["recovered"]]
         ev = _mean_se([r["evaluations_to_recovery"] for r in hit])
@@ -201,8 +202,10 @@ def summarize(path: str) -> None:
         close = [r["final"].get("simplified_held_out_error") for r in runs]
         close = "-" if all(e is None for e in close) else \
             f"{sum(e is not None and e <= EQUIVALENT_TOLERANCE for e in close)}/{len(runs)}"
+        final = sum(bool(r["final"].get("recovered")) for r in runs)
         print(f"| {target} | {variant} | {len(hit)}/{len(runs)} | {ev} | {mins} | "
-              f"{_mean_se([r['evaluated'] for r in runs])} | {', '.join(names)} | {close} |")
+              f"{_mean_se([r['evaluated'] for r in runs])} | {final}/{len(runs)} | "
+              f"{', '.join(names)} | {close} |")
 
 
 def _mean_se(values) -> str:

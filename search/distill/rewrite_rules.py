@@ -330,6 +330,46 @@ def interp_chain(program: Program) -> Program | None:
     return _rewrite(program, one)
 
 
+def gradient_difference_momentum(program: Program) -> Program | None:
+    """Lion written with the previous gradient: a slot v that keeps g (v_new = g), and
+
+        d = interp(g, v, t); M = interp(d, M, b); ... sign(M) ...
+
+    i.e. M_t = b M_{t-1} + (1 - b)(1 - t) g_t + (1 - b) t g_{t-1}. Lion's direction
+    L_t = beta1 m_{t-1} + (1 - beta1) g_t, with m an EMA of decay b, obeys
+    L_t = b L_{t-1} + (1 - beta1) g_t - (b - beta1) g_{t-1}, and both start from 0; with
+    beta1 = b (1 - t) + t the coefficients agree ((1 - b)(1 - t) = 1 - beta1), so M_t = L_t
+    and the program is, exactly,
+
+        d = interp(g, M, beta1); M = interp(g, M, b); ... d ...
+
+    (a search found Lion as `interp(g, v, -9)` then `interp(., m, 0.99)`: beta1 0.9). Under
+    a sign that is Lion; read otherwise it is a momentum method with a look-ahead, and the
+    templates tell which. The caller's numerical equivalence check still decides. SSA form
+    in and out."""
+    grad, defs = program.grad, definers(program)
+    for s, v in enumerate(program.slots):
+        if program.returns[1 + s] != grad:
+            continue
+        for j, outer in enumerate(program.statements):
+            d = outer.args[0] if outer.op == "interp" else None
+            inner = defs.get(d) if isinstance(d, str) else None
+            if not (_const_interp(outer) and outer.args[1] in program.slots and
+                    _const_interp(inner) and inner.args[:2] == (grad, v)):
+                continue
+            decay, t, m = outer.args[2], inner.args[2], outer.args[1]
+            beta1 = decay * (1 - t) + t
+            i = program.statements.index(inner)
+            stmts = list(program.statements)
+            stmts[i] = Statement(inner.target, "interp", (grad, m, beta1))
+            stmts[j] = Statement(outer.target, "interp", (grad, m, decay))
+            reads = {outer.target: inner.target}  # later readers see the direction
+            stmts[j + 1:] = [Statement(x.target, x.op, tuple(reads.get(a, a) for a in x.args))
+                             for x in stmts[j + 1:]]
+            return program.replace_statements(stmts)
+    return None
+
+
 def _const_interp(stmt) -> bool:
     return stmt is not None and stmt.op == "interp" and not isinstance(stmt.args[2], str)
 

@@ -62,6 +62,7 @@ EXACT_RULES = (
     ("sign_positive_factor", rr.sign_positive_factor),
     ("interp_chain", rr.interp_chain),
     ("fold_state_slot", rr.fold_state_slot),
+    ("gradient_difference_momentum", rr.gradient_difference_momentum),
 )
 
 
