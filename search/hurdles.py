@@ -10,8 +10,9 @@ can take it for a fitness.
 A stopped child never joins the population: the population ages by one member per child
 that gets a fitness (evaluated in full, or a duplicate of one), and a stop changes nothing in
 the island -- not the members, the hurdle, or the plateau count that triggers a restart
-(counted in full evaluations, as without hurdles; counted in screened programs, restarts
-came ~4x as often per minute, each refilling the population with copies of its best).
+(counted in full evaluations, as without hurdles; counted in screened programs, a measured
+search restarted 3 times in 6 minutes against once without hurdles, each restart refilling
+the population with copies of its best).
 
 Why this rule: when stopped children joined the population ranked last (so that it aged one
 member per screened child, as plain regularized evolution ages one per evaluated child), a
@@ -20,8 +21,9 @@ passing children replaced them, and the hurdle, a quantile of the few evaluated 
 left, fell with them (measured: 5 of 64 members with a fitness, best 0.55, against 64 and
 5.24 with hurdles off). Keeping stopped children out is the simplest rule that keeps the
 population whole. It is more selective -- every member passed a hurdle -- but members still
-die by age, not fitness, so a lucky one leaves after P more members have joined.
-docs/HURDLES.md has the measurement.
+die by age, not fitness, so a lucky one leaves after P more members have joined. Measured
+(docs/HURDLES.md): every member finished, 50-52 distinct programs of 64, and at equal search
+time the better program found than with hurdles off, in both seeds.
 
 A duplicate (full-fitness cache hit or twin) joins with the rung score of the program it
 repeats, so a population refilled by duplicates keeps a hurdle.
