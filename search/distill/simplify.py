@@ -104,6 +104,8 @@ def simplify(program: Program, measure=None, measure_meta=None,
         driver.ablate()
         if fit_evaluations:
             driver.fit_constants(fit_evaluations)
+        driver.exhaust()  # an ablation can expose an exact form (a slot now keeping g)
+        driver.sympy_round_trip()
     driver.round_constants()
     final = rr.from_ssa(driver.program)
     return Simplification(final, driver.trace, recognize(final))
