@@ -36,6 +36,7 @@ import argparse
 import json
 import math
 import os
+import sqlite3
 import time
 
 from optsearch.evaluator.imitation import HELD_OUT_STREAM, record_stream, relative_update_error
@@ -183,29 +184,77 @@ def recheck(path: str) -> None:
         fh.writelines(json.dumps(r) + "\n" for r in rows)
 
 
+def replay(path: str) -> None:
+    """For rows whose final winner is recovered (after --recheck: the current criterion), when
+    a run's best-so-far sequence first met the current criterion, by bisection: the program
+    found is recovered, and no earlier best is, if a recovered best stays recovered -- else it
+    is an upper bound. The in-run checks may have used an older criterion, so every recovered
+    row is replayed. Evaluations count full evaluations up to it (runs without in-search fits
+    only); minutes run from the first proposal to its result and include the in-run checks."""
+    with open(path) as fh:
+        rows = [json.loads(line) for line in fh]
+    for r in rows:
+        if not r["final"].get("recovered") or r.get("refine_evaluations"):
+            continue
+        bests = _best_so_far(os.path.join(r["run_dir"], "run.sqlite"))
+        criterion = Criterion(r["target"])
+        lo, hi = 0, len(bests) - 1  # bests[hi] is the final winner: recovered
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if criterion(parse(bests[mid][2]))["recovered"]:
+                hi = mid
+            else:
+                lo = mid + 1
+        r["evaluations_to_recovery_replayed"], r["minutes_to_recovery_replayed"] = \
+            bests[lo][0], bests[lo][1]
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def _best_so_far(db: str) -> list:
+    """(full evaluations so far, minutes since the first proposal, program) at every new best."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT source, aggregate, program, proposed_at, finished_at "
+                            "FROM candidates ORDER BY id").fetchall()
+    t0, evaluated, best, out = rows[0][3], 0, -math.inf, []
+    for source, aggregate, program, _, finished in rows:
+        evaluated += source == "evaluated"
+        if aggregate is not None and aggregate > best:
+            best = aggregate
+            out.append((evaluated, (finished - t0) / 60, program))
+    return out
+
+
 def summarize(path: str) -> None:
     rows: dict = {}
     with open(path) as fh:
         for line in fh:
             r = json.loads(line)
             rows.setdefault((r["target"], r["variant"]), []).append(r)
-    print("| target | variant | recovered (in-run checks) | evaluations to recovery "
-          "(mean ± s.e.) | minutes to recovery | evaluated per run | final winner recovered | "
+    print("| target | variant | recovered | evaluations to recovery (mean ± s.e.) | "
+          "minutes to recovery | evaluated per run | of which by in-run checks | "
           "final best (recognised) | "
           f"simplified winner within {EQUIVALENT_TOLERANCE:.0%} on the held-out run |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (target, variant), runs in sorted(rows.items()):
-        hit = [r for r in runs if r["recovered"]]
-        ev = _mean_se([r["evaluations_to_recovery"] for r in hit])
-        mins = _mean_se([r["minutes_to_recovery"] for r in hit])
+        hit = [r for r in runs if r["recovered"] or r["final"].get("recovered")]
+        ev = _mean_se([_when(r, "evaluations") for r in hit])
+        mins = _mean_se([_when(r, "minutes") for r in hit])
         names = sorted({str(r["final"].get("recognized", "-")) for r in runs})
         close = [r["final"].get("simplified_held_out_error") for r in runs]
         close = "-" if all(e is None for e in close) else \
             f"{sum(e is not None and e <= EQUIVALENT_TOLERANCE for e in close)}/{len(runs)}"
-        final = sum(bool(r["final"].get("recovered")) for r in runs)
+        in_run = sum(bool(r["recovered"]) for r in runs)
         print(f"| {target} | {variant} | {len(hit)}/{len(runs)} | {ev} | {mins} | "
-              f"{_mean_se([r['evaluated'] for r in runs])} | {final}/{len(runs)} | "
+              f"{_mean_se([r['evaluated'] for r in runs])} | {in_run}/{len(runs)} | "
               f"{', '.join(names)} | {close} |")
+
+
+def _when(row: dict, what: str):
+    """Evaluations or minutes to recovery: the replay's (current criterion), else the in-run
+    check's."""
+    value = row.get(f"{what}_to_recovery_replayed")
+    return row.get(f"{what}_to_recovery") if value is None else value
 
 
 def _mean_se(values) -> str:
@@ -232,12 +281,14 @@ def main() -> None:
     p.add_argument("--out", default="runs/recovery")
     p.add_argument("--results", default=None, help="JSON lines file (default OUT/results.jsonl)")
     p.add_argument("--summary", metavar="RESULTS", help="print the table of a results file")
+    p.add_argument("--replay", metavar="RESULTS",
+                   help="after --recheck: when did the runs recovered only at the end recover?")
     p.add_argument("--recheck", metavar="RESULTS",
                    help="re-judge every row's final best program (best.py) with the current "
                         "criterion; rewrites each row's `final`, never its in-run verdict")
     args = p.parse_args()
-    if args.recheck:
-        recheck(args.recheck)
+    if args.recheck or args.replay:
+        recheck(args.recheck) if args.recheck else replay(args.replay)
         return
     if args.summary:
         summarize(args.summary)
