@@ -89,11 +89,16 @@ def cluster(tmp_path_factory):
 
 
 def evaluated(db: str) -> int:
+    """Full evaluations so far; 0 before the run store exists -- the file appears a moment
+    before its tables, so a poll can find it empty."""
     if not os.path.exists(db):
         return 0
     with sqlite3.connect(db, timeout=30) as conn:
-        return conn.execute("SELECT COUNT(*) FROM candidates WHERE source = 'evaluated'"
-                            ).fetchone()[0]
+        try:
+            return conn.execute("SELECT COUNT(*) FROM candidates WHERE source = 'evaluated'"
+                                ).fetchone()[0]
+        except sqlite3.OperationalError:  # no such table yet
+            return 0
 
 
 def test_a_search_through_address_completes_when_a_node_dies(cluster, tmp_path):
