@@ -12,14 +12,16 @@ preprocessing, which is the identity only while |g| is small (see its docstring)
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy
 import torch
 
+from optsearch.primitives.analysis import check
 from optsearch.primitives.liveness import live_indices, live_state_slots
 from optsearch.primitives.pool import POOL
-from optsearch.primitives.program import Program, Statement
+from optsearch.primitives.program import Program, ProgramError, Statement
 from optsearch.primitives.symbolic import to_sympy
 
 _SUFFIX = re.compile(r"^(.*)_(\d+)$")
@@ -185,6 +187,15 @@ def _rewrite(program: Program, rewrite_one) -> Program | None:
 
 def constant_folding(program: Program) -> Program | None:
     """Evaluate calls whose arguments are all constants (with the pool's exact semantics)."""
+    stmts, _ = _fold(program)
+    folded = program.replace_statements(stmts)
+    # Users of a folded value now read the constant; the folded statements become dead (a
+    # returned one stays: returns must be names).
+    return None if folded == program else folded
+
+
+def _fold(program: Program) -> tuple[list, dict]:
+    """(statements reading folded constants in place of names, name -> folded value)."""
     values: dict = {}
     stmts = []
     for stmt in program.statements:
@@ -197,10 +208,7 @@ def constant_folding(program: Program) -> Program | None:
             if abs(value) < 1e300:  # an infinite constant is not a literal of the language
                 values[stmt.target] = value
         stmts.append(Statement(stmt.target, stmt.op, args, stmt.line))
-    folded = program.replace_statements(stmts)
-    # Users of a folded value now read the constant; the folded statements become dead (a
-    # returned one stays: returns must be names).
-    return None if folded == program else folded
+    return stmts, values
 
 
 def _square_of(name, defs):
@@ -285,6 +293,62 @@ def value_range(arg, defs: dict, lr: str, depth: int = 0) -> int:
     if op == "interp" and not isinstance(stmt.args[2], str) and 0 <= stmt.args[2] <= 1:
         return min(r[:2])
     return 0
+
+
+# Exact zeros for `zero_state_slot`: values that are 0 whatever the (finite) inputs. Functions
+# with |f(x)| <= 1 for every finite x, and those that keep it under these operations.
+_UNIT_RANGE_OPS = ("sin", "cos", "tanh", "sign")
+_UNIT_CLOSED_OPS = ("abs", "neg", "negative", "square", "cube", "mul", "min", "max")
+_DEPTH = 64
+
+
+@functools.cache
+def _keeps_zero(op: str) -> bool:
+    """f(0) = 0 for an element-wise unary pool function (read off its own implementation)."""
+    prim = POOL[op]
+    if prim.arity != 1 or prim.result != "elementwise":
+        return False
+    return float(prim.torch_fn(torch.zeros((), dtype=torch.float64))) == 0.0
+
+
+def within_unit(arg, defs: dict, values: dict, depth: int = 0) -> bool:
+    """|value| <= 1 whatever the finite inputs (`values`: names folded to constants)."""
+    if not isinstance(arg, str) or arg in values:
+        return abs(values.get(arg, arg)) <= 1.0
+    stmt = defs.get(arg)
+    if stmt is None or depth > _DEPTH:
+        return False
+    if stmt.op in _UNIT_RANGE_OPS:
+        return True
+    if stmt.op == "clip":  # into [-|c|, |c|], and never larger than |x|
+        return any(within_unit(a, defs, values, depth + 1) for a in stmt.args)
+    if stmt.op in _UNIT_CLOSED_OPS:
+        return all(within_unit(a, defs, values, depth + 1) for a in stmt.args)
+    return exactly_zero(arg, defs, values, depth + 1)
+
+
+def exactly_zero(arg, defs: dict, values: dict, depth: int = 0) -> bool:
+    """The value is exactly 0 whatever the finite inputs, with the pool's semantics.
+
+    arccosh(x) is arccosh(max(|x|, 1)): exactly arccosh(1) = 0 wherever |x| <= 1 (so a slot
+    written as arccosh(sin(m)) holds 0); f(0) = 0 for the functions `_keeps_zero` finds; and
+    0 * y = 0 for a bounded y (an infinite y would give NaN)."""
+    if not isinstance(arg, str) or arg in values:
+        return values.get(arg, arg) == 0.0
+    stmt = defs.get(arg)
+    if stmt is None or depth > _DEPTH:
+        return False
+    op, args = stmt.op, stmt.args
+    if op == "arccosh":
+        return within_unit(args[0], defs, values, depth + 1)
+    if _keeps_zero(op):
+        return exactly_zero(args[0], defs, values, depth + 1)
+    if op in ("add", "sub"):
+        return all(exactly_zero(a, defs, values, depth + 1) for a in args)
+    if op == "mul":
+        return any(exactly_zero(a, defs, values, depth + 1) and
+                   within_unit(b, defs, values, depth + 1) for a, b in (args, args[::-1]))
+    return False
 
 
 def sign_positive_factor(program: Program) -> Program | None:
@@ -422,6 +486,41 @@ def _replace_slot(program: Program, s: int, t: int, c: float) -> Program:
     return Program(params, (first, *program.statements), returns, program.name)
 
 
+def zero_state_slot(program: Program) -> Program | None:
+    """A slot that holds 0 on every step is read as the constant 0.
+
+    Every slot starts at 0 (the interpreter, the proxy tasks, the imitation stream and the
+    exported optimizer all zero-initialise), and a program is straight-line: its new value is
+    one expression of the step's inputs. If that expression is exactly 0 whenever the slot
+    read 0 -- the slot is never written (returned as read), or written with a value that is 0
+    whatever the inputs, e.g. arccosh(sin(m)) -- then by induction the slot holds 0 for ever.
+    Exact for finite values. The slot leaves the signature; constant folding takes the 0 on
+    (max(arcsin(v), v) -> 0, and m / v -> m / 0, which the pool divides by eps). SSA form in
+    and out (a read of the slot's parameter is a read of the old value)."""
+    for s, slot in enumerate(program.slots):
+        if not any(slot in stmt.variables() for stmt in program.statements):
+            continue
+        stmts = [Statement(st.target, st.op, tuple(0.0 if a == slot else a for a in st.args),
+                           st.line) for st in program.statements]
+        zeroed = program.replace_statements(stmts)
+        new_value = program.returns[1 + s]
+        folded, values = _fold(zeroed)
+        if new_value == slot or (new_value not in program.params and exactly_zero(
+                new_value, definers(zeroed.replace_statements(folded)), values)):
+            zeroed = dead_code(zeroed) or zeroed  # the slot leaves the signature
+            if _checks(zeroed):  # not where a reduction needs a tensor
+                return zeroed
+    return None
+
+
+def _checks(program: Program) -> bool:
+    try:
+        check(program)
+    except ProgramError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------- approximate: ablation
 def near_identity(program: Program) -> Program | None:
     """Bypass odd, near-identity calls applied to the raw gradient: f(g) -> g.
@@ -457,6 +556,68 @@ def saturated_clip(program: Program) -> Program | None:
         stmts = list(program.statements)
         stmts[i:i + 1] = [Statement(signed, "sign", (x,)),
                           Statement(stmt.target, "mul", (signed, scale))]
+        return program.replace_statements(stmts)
+    return None
+
+
+# Pool functions with finite limits at +-infinity (their clamps included): f(k x) for a large
+# gain k is a two-valued function of sign(x). SATURATION_GAIN only filters the candidates
+# worth a measure call; the measure decides.
+SATURATING = ("arcsin", "arccos", "arctan", "tanh", "arctanh")
+SATURATION_GAIN = 1e4
+
+
+def saturation_limits(op: str) -> tuple[float, float]:
+    """(f(+inf), f(-inf)) of a saturating pool function, from its own implementation."""
+    big = torch.tensor([1e300, -1e300], dtype=torch.float64)
+    high, low = POOL[op].torch_fn(big).tolist()
+    return high, low
+
+
+def _gain(name, defs) -> float | None:
+    """k where `name` is k * x for a constant k: x * k, k * x, or x / c with the pool's safe
+    division (k = 1 / (c + eps); a zero denominator gives k = 1 / eps = 1e8)."""
+    stmt = defs.get(name) if isinstance(name, str) else None
+    if stmt is None or not any(isinstance(a, str) for a in stmt.args):
+        return None
+    a, b = stmt.args[:2] if len(stmt.args) == 2 else (None, None)
+    if stmt.op == "mul":
+        k = b if isinstance(a, str) else a
+        return None if isinstance(k, str) else float(k)
+    if stmt.op == "div" and isinstance(a, str) and not isinstance(b, str):
+        one = torch.ones((), dtype=torch.float64)
+        return float(POOL["div"].torch_fn(one, torch.tensor(b, dtype=torch.float64)))
+    return None
+
+
+def saturated_gain(program: Program) -> Program | None:
+    """f(k x) -> c + h sign(k x) for f in SATURATING and |k| >= SATURATION_GAIN, where
+    c + h and c - h are f(+inf) and f(-inf): arcsin(m / 0) -> (pi/2) sign(m / 0), which the
+    exact rules read as (pi/2) sign(m).
+
+    NOT exact: arcsin, arccos and arctanh clamp their argument, so they equal the reading
+    where |k x| >= 1 (arctanh: 1 - 1e-7); arctan and tanh approach it, within 1 / |k x|.
+    Elements with |x| < 1 / |k| differ. A search's `arcsin(m / v)`, v a slot that stays 0,
+    is Signum so: the pool's m / 0 is m / eps = 1e8 m. Only applied with a measure, which
+    keeps it when fitness stays within noise. One call per rewrite (SSA form in and out)."""
+    defs = definers(program)
+    taken = set(program.params) | set(defs) | set(POOL)
+    for i, stmt in enumerate(program.statements):
+        gain = _gain(stmt.args[0], defs) if stmt.op in SATURATING else None
+        if gain is None or not abs(gain) >= SATURATION_GAIN:
+            continue
+        high, low = saturation_limits(stmt.op)
+        centre, half = (high + low) / 2, (high - low) / 2
+        signed = _fresh(_base(stmt.target), taken)
+        new = [Statement(signed, "sign", (stmt.args[0],))]
+        if centre == 0.0:
+            new.append(Statement(stmt.target, "mul", (signed, half)))
+        else:  # arccos: pi/2 - (pi/2) sign(y)
+            scaled = _fresh(_base(stmt.target), taken)
+            new += [Statement(scaled, "mul", (signed, half)),
+                    Statement(stmt.target, "add", (scaled, centre))]
+        stmts = list(program.statements)
+        stmts[i:i + 1] = new
         return program.replace_statements(stmts)
     return None
 

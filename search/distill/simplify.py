@@ -4,11 +4,13 @@ Pipeline, every change recorded as a `Step` of the derivation trace:
   dead code (cross-iteration liveness, dead state slots leave the signature)
   -> exact algebra: constant folding, sqrt(x*x) -> abs(x), x/abs(x) -> sign(x), positive
      factors out of a sign (sign(m / sqrt(v)) -> sign(m)), interp-chain merging, folding a
-     state slot proportional to another, a sympy round trip when cheaper (the sign forms the
+     state slot proportional to another, a slot that holds 0 for ever (never written, or
+     written with an exact 0 such as arccosh(sin(m))) read as 0, a sympy round trip when cheaper (the sign forms the
      algebra decides, e.g. x * reciprocal(abs(x)) -> sign(x), then common subexpressions)
   -> near-identity ablation of gradient preprocessing (clip(g, c), arcsin(g), ...): approximate
-  -> a saturated clip read as a scaled sign, clip(x, b) -> |b| sign(x) (only with `measure`,
-     kept within noise): approximate
+  -> a saturated clip read as a scaled sign, clip(x, b) -> |b| sign(x), and a saturated
+     function of a huge multiple, arcsin(m / 0) -> (pi/2) sign(m) (the pool divides by eps)
+     (only with `measure`, kept within noise): approximate
   -> ablation with evaluation (only with `measure`): bypass a call f(x, ..) -> x, and delete a
      statement (its readers see the value the name held before it)
   -> constant fitting (only with `fit_evaluations`: search.constants, judged by `measure`)
@@ -62,6 +64,7 @@ EXACT_RULES = (
     ("sign_positive_factor", rr.sign_positive_factor),
     ("interp_chain", rr.interp_chain),
     ("fold_state_slot", rr.fold_state_slot),
+    ("zero_state_slot", rr.zero_state_slot),
     ("gradient_difference_momentum", rr.gradient_difference_momentum),
 )
 
@@ -98,9 +101,10 @@ def simplify(program: Program, measure=None, measure_meta=None,
         driver.exhaust()
         driver.sympy_round_trip()
     if measure is not None:
-        while driver.apply("saturated_clip", rr.saturated_clip, exact=False, note=_CLIP_NOTE):
-            driver.exhaust()
-            driver.sympy_round_trip()
+        for name, rule, note in SATURATION_READINGS:
+            while driver.apply(name, rule, exact=False, note=note):
+                driver.exhaust()
+                driver.sympy_round_trip()
         driver.ablate()
         if fit_evaluations:
             driver.fit_constants(fit_evaluations)
@@ -112,6 +116,11 @@ def simplify(program: Program, measure=None, measure_meta=None,
 
 
 _CLIP_NOTE = "approximate: clip(x, b) = |b| sign(x) where |x| >= |b| (a saturated clip)"
+_GAIN_NOTE = ("approximate: f(k x) = f(+-inf) by sign(x) where |k x| >= 1 (arcsin, arccos, "
+              f"arctanh; arctan, tanh within 1/|k x|), |k| >= {rr.SATURATION_GAIN:g} or "
+              "x / 0 = x / eps (a saturated function)")
+SATURATION_READINGS = (("saturated_clip", rr.saturated_clip, _CLIP_NOTE),
+                       ("saturated_gain", rr.saturated_gain, _GAIN_NOTE))
 _NEAR_NOTE = ("approximate: f(g) = g + O(g^3) (clip: exact while |g| <= |c|); holds for small "
               "gradients")
 
