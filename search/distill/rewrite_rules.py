@@ -295,11 +295,10 @@ def value_range(arg, defs: dict, lr: str, depth: int = 0) -> int:
     return 0
 
 
-# Exact zeros for `zero_state_slot`: values that are 0 whatever the (finite) inputs. Functions
-# with |f(x)| <= 1 for every finite x, and those that keep it under these operations.
+# Exact zeros for `zero_state_slot`. Functions with |f(x)| <= 1 for every finite x, and the
+# operations that keep |x| <= 1.
 _UNIT_RANGE_OPS = ("sin", "cos", "tanh", "sign")
 _UNIT_CLOSED_OPS = ("abs", "neg", "negative", "square", "cube", "mul", "min", "max")
-_DEPTH = 64
 
 
 @functools.cache
@@ -311,44 +310,38 @@ def _keeps_zero(op: str) -> bool:
     return float(prim.torch_fn(torch.zeros((), dtype=torch.float64))) == 0.0
 
 
-def within_unit(arg, defs: dict, values: dict, depth: int = 0) -> bool:
-    """|value| <= 1 whatever the finite inputs (`values`: names folded to constants)."""
-    if not isinstance(arg, str) or arg in values:
-        return abs(values.get(arg, arg)) <= 1.0
-    stmt = defs.get(arg)
-    if stmt is None or depth > _DEPTH:
-        return False
-    if stmt.op in _UNIT_RANGE_OPS:
-        return True
-    if stmt.op == "clip":  # into [-|c|, |c|], and never larger than |x|
-        return any(within_unit(a, defs, values, depth + 1) for a in stmt.args)
-    if stmt.op in _UNIT_CLOSED_OPS:
-        return all(within_unit(a, defs, values, depth + 1) for a in stmt.args)
-    return exactly_zero(arg, defs, values, depth + 1)
+def exact_zeros(program: Program) -> frozenset:
+    """Names whose value is exactly 0 whatever the finite inputs, with the pool's semantics:
+    constants that fold to 0; arccosh(x) = arccosh(max(|x|, 1)) = arccosh(1) = 0 wherever
+    |x| <= 1 (so arccosh(sin(m)) is 0); f(0) = 0 for the functions `_keeps_zero` finds;
+    0 + 0, 0 - 0; and 0 * y for |y| <= 1 (an infinite y would give NaN). One pass in program
+    order (SSA form), tracking the names known to lie in [-1, 1] beside."""
+    stmts, values = _fold(program)
+    zero = {n for n, v in values.items() if v == 0.0}
+    unit = {n for n, v in values.items() if abs(v) <= 1.0}
 
+    def is_zero(a):
+        return a in zero if isinstance(a, str) else a == 0.0
 
-def exactly_zero(arg, defs: dict, values: dict, depth: int = 0) -> bool:
-    """The value is exactly 0 whatever the finite inputs, with the pool's semantics.
+    def is_unit(a):
+        return a in unit if isinstance(a, str) else abs(a) <= 1.0
 
-    arccosh(x) is arccosh(max(|x|, 1)): exactly arccosh(1) = 0 wherever |x| <= 1 (so a slot
-    written as arccosh(sin(m)) holds 0); f(0) = 0 for the functions `_keeps_zero` finds; and
-    0 * y = 0 for a bounded y (an infinite y would give NaN)."""
-    if not isinstance(arg, str) or arg in values:
-        return values.get(arg, arg) == 0.0
-    stmt = defs.get(arg)
-    if stmt is None or depth > _DEPTH:
-        return False
-    op, args = stmt.op, stmt.args
-    if op == "arccosh":
-        return within_unit(args[0], defs, values, depth + 1)
-    if _keeps_zero(op):
-        return exactly_zero(args[0], defs, values, depth + 1)
-    if op in ("add", "sub"):
-        return all(exactly_zero(a, defs, values, depth + 1) for a in args)
-    if op == "mul":
-        return any(exactly_zero(a, defs, values, depth + 1) and
-                   within_unit(b, defs, values, depth + 1) for a, b in (args, args[::-1]))
-    return False
+    for stmt in stmts:
+        op, args, target = stmt.op, stmt.args, stmt.target
+        if target in values:
+            continue
+        zero.discard(target)
+        unit.discard(target)
+        if ((op == "arccosh" and is_unit(args[0])) or (_keeps_zero(op) and is_zero(args[0]))
+                or (op in ("add", "sub") and all(map(is_zero, args)))
+                or (op == "mul" and any(is_zero(a) and is_unit(b)
+                                        for a, b in (args, args[::-1])))):
+            zero.add(target)
+        if (target in zero or op in _UNIT_RANGE_OPS
+                or (op == "clip" and any(map(is_unit, args)))  # |clip(x, c)| <= min(|x|, |c|)
+                or (op in _UNIT_CLOSED_OPS and all(map(is_unit, args)))):
+            unit.add(target)
+    return frozenset(zero)
 
 
 def sign_positive_factor(program: Program) -> Program | None:
@@ -504,9 +497,7 @@ def zero_state_slot(program: Program) -> Program | None:
                            st.line) for st in program.statements]
         zeroed = program.replace_statements(stmts)
         new_value = program.returns[1 + s]
-        folded, values = _fold(zeroed)
-        if new_value == slot or (new_value not in program.params and exactly_zero(
-                new_value, definers(zeroed.replace_statements(folded)), values)):
+        if new_value == slot or new_value in exact_zeros(zeroed):
             zeroed = dead_code(zeroed) or zeroed  # the slot leaves the signature
             if _checks(zeroed):  # not where a reduction needs a tensor
                 return zeroed

@@ -5,8 +5,9 @@ Pipeline, every change recorded as a `Step` of the derivation trace:
   -> exact algebra: constant folding, sqrt(x*x) -> abs(x), x/abs(x) -> sign(x), positive
      factors out of a sign (sign(m / sqrt(v)) -> sign(m)), interp-chain merging, folding a
      state slot proportional to another, a slot that holds 0 for ever (never written, or
-     written with an exact 0 such as arccosh(sin(m))) read as 0, a sympy round trip when cheaper (the sign forms the
-     algebra decides, e.g. x * reciprocal(abs(x)) -> sign(x), then common subexpressions)
+     written with an exact 0 such as arccosh(sin(m))) read as 0, a sympy round trip when
+     cheaper (the sign forms the algebra decides, e.g. x * reciprocal(abs(x)) -> sign(x),
+     then common subexpressions)
   -> near-identity ablation of gradient preprocessing (clip(g, c), arcsin(g), ...): approximate
   -> a saturated clip read as a scaled sign, clip(x, b) -> |b| sign(x), and a saturated
      function of a huge multiple, arcsin(m / 0) -> (pi/2) sign(m) (the pool divides by eps)
