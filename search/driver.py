@@ -2,7 +2,9 @@
 feeds results back to the islands in finish order, and commits every step to the run store.
 
 Each step -- one proposal, or one result with the twins waiting on it -- is one transaction
-that also saves the search state (RNG, populations, counters). From any committed state the
+that also saves the search state (RNG, populations, counters); a population is saved as the
+members that joined and died since the last commit (table `members`), so a step costs the same
+whatever the population size. From any committed state the
 driver's next action is fixed: re-submit the in-flight candidates in id order, refill, poll.
 So with a backend that finishes jobs in submission order (serial) and a fixed seed, a run is
 exactly reproducible, also when it is killed and resumed at any point.
@@ -113,6 +115,8 @@ class Driver:
         self._best_changed = False
         self.next_refine = config.search.refine_every  # spent evaluations before the next fit
         self.refined: set[str] = set()  # structural hashes whose constants were fitted
+        # per island, (first_joined, joined) as last committed: what the table `members` holds
+        self.saved_members = [(0, 0)] * len(self.islands)
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> None:
@@ -340,7 +344,8 @@ class Driver:
         self.outbox = []
         with self.store.transaction():
             yield
-            self.store.save_state("search", self.snapshot())
+            self.save_state()
+        self.saved_members = [(isl.first_joined, isl.joined) for isl in self.islands]
         for job in self.outbox:  # after the commit: a resume re-submits what was lost
             self.backend.submit(*job)
         self.outbox = []
@@ -353,6 +358,16 @@ class Driver:
         if self.best is not None:
             self.store.write_best(format_program(self.best.program),
                                   f"# candidate {self.best.id}, fitness {self.best.fitness!r}\n")
+
+    def save_state(self) -> None:
+        """Inside the step's transaction: the snapshot, and each island's members that joined
+        or died since the last commit (a restart rewrites its island's members once)."""
+        for i, island in enumerate(self.islands):
+            first, joined = self.saved_members[i]
+            if island.first_joined > first:
+                self.store.drop_members(i, island.first_joined)
+            self.store.add_members(i, island.joined_since(joined))
+        self.store.save_state("search", self.snapshot())
 
     def snapshot(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "counters": self.counters,
@@ -374,8 +389,13 @@ class Driver:
         self.refined = set(refine.get("done", ()))
         load = _IndividualLoader(self.store)
         self.best = load(state["best"]) if state["best"] is not None else None
-        for island, island_state in zip(self.islands, state["islands"]):
-            island.restore(island_state, load)
+        for island, island_state, members in zip(self.islands, state["islands"],
+                                                 self.store.populations(state)):
+            island.restore(island_state, load, members)
+        # a run from before the table `members` has none stored yet: the next commit adds all
+        self.saved_members = [(0, 0) if "population" in island_state
+                              else (island.first_joined, island.joined)
+                              for island, island_state in zip(self.islands, state["islands"])]
         for row in self.store.in_flight():
             cand = Candidate(row["id"], row["island"], row["epoch"], row["mutation"],
                              parse(row["program"]), row["program"], row["structural_hash"],
@@ -464,7 +484,7 @@ def start_run(run_dir: str, config: Config, initial: Program | None,
         store.save_state("meta", {"initial": format_program(initial) if initial else None,
                                   "cache_version": driver.cache.suite_version,
                                   "created_at": time.time()})
-        store.save_state("search", driver.snapshot())
+        driver.save_state()
     return driver
 
 

@@ -7,6 +7,11 @@ population moving instead of converging on lucky early scores.
 
 Asynchronous use: any number of asks may be outstanding; tells arrive in any order. One
 `RegularizedEvolution` is one island; islands are independent populations.
+
+Persistence: a tell changes the population by one member in and at most one out, so the
+members are saved as rows (`joined_since`, numbered by `joined`), not in `state`: saving a
+step then costs the same whatever the population size (a random search runs with a
+population as large as its budget).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 from optsearch.primitives.program import Program
 from optsearch.search.mutation import MutationFailed, Mutator
@@ -63,6 +69,7 @@ class RegularizedEvolution:
         self.initials: list[Program] = list(initial or [])
         self.random_init_statements = random_init_statements
         self.population: deque[Individual] = deque()
+        self.joined = 0  # members that ever joined (all epochs): the next member's number
         self.epoch = 0
         self.init_asked = 0
         self.init_told: list[Individual] = []  # warm-start programs evaluated this epoch
@@ -109,9 +116,9 @@ class RegularizedEvolution:
             if len(self.init_told) < len(self.initials):
                 return  # the population starts once every warm-start program is known
             best_init = max(self.init_told, key=lambda ind: ind.fitness)
-            self.population.extend([best_init] * self.P)
+            self._join([best_init] * self.P)
         else:
-            self.population.append(individual)
+            self._join([individual])
         while len(self.population) > self.P:
             self.population.popleft()  # the oldest dies
 
@@ -125,20 +132,39 @@ class RegularizedEvolution:
         self.init_told = []
         self.since_improvement = 0
         if from_best and self.best is not None:
-            self.population.extend([self.best] * self.P)
+            self._join([self.best] * self.P)
             self.init_asked = self.init_count
         else:
             self.init_asked = 0
 
+    def _join(self, members: list[Individual]) -> None:
+        self.population.extend(members)
+        self.joined += len(members)
+
+    @property
+    def first_joined(self) -> int:
+        """The number of the oldest member (`joined` when the population is empty)."""
+        return self.joined - len(self.population)
+
+    def joined_since(self, joined: int) -> list[tuple[int, int]]:
+        """(number, candidate id) of the living members numbered `joined` or later, oldest
+        first: what changed since a save that had seen `joined` members join."""
+        start = max(joined, self.first_joined)
+        newest = islice(reversed(self.population), self.joined - start)  # O(changes), not O(P)
+        return list(zip(range(start, self.joined), [ind.id for ind in newest][::-1]))
+
     def state(self) -> dict:
-        return {"population": [ind.id for ind in self.population], "epoch": self.epoch,
+        """Everything but the members (see `joined_since`): its size does not grow with P."""
+        return {"joined": self.joined, "epoch": self.epoch,
                 "init_asked": self.init_asked, "init_told": [ind.id for ind in self.init_told],
                 "since_improvement": self.since_improvement,
                 "best": self.best.id if self.best else None}
 
-    def restore(self, state: dict, load) -> None:
-        """Inverse of `state`; `load(id) -> Individual` reads candidates from the store."""
-        self.population = deque(load(i) for i in state["population"])
+    def restore(self, state: dict, load, members: list[int]) -> None:
+        """Inverse of `state` with the members' candidate ids, oldest first; `load(id) ->
+        Individual` reads candidates from the store."""
+        self.population = deque(load(i) for i in members)
+        self.joined = state.get("joined", len(members))  # older runs: numbered from 0
         self.epoch, self.init_asked = state["epoch"], state["init_asked"]
         self.init_told = [load(i) for i in state.get("init_told", [])]  # older runs: none
         self.since_improvement = state["since_improvement"]

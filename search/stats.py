@@ -51,7 +51,7 @@ def duplicate_fractions(counters: dict) -> dict:
 
 def population_dead_fraction(store: RunStore, state: dict) -> float:
     """Mean fraction of dead statements over the current populations (paper: 69.8% late)."""
-    ids = [i for island in state.get("islands", []) for i in island["population"]]
+    ids = [i for members in store.populations(state) for i in members]
     if not ids:
         return 0.0
     fractions = {}

@@ -60,6 +60,14 @@ CREATE TABLE IF NOT EXISTS cache (
     PRIMARY KEY (key, suite_version)
 );
 CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The islands' populations, one row per living member: a step adds and drops rows (a tell
+-- adds one member and ages out one), so it costs the same whatever the population size.
+CREATE TABLE IF NOT EXISTS members (
+    island INTEGER NOT NULL,
+    joined INTEGER NOT NULL,         -- the member's number on its island (join order)
+    candidate_id INTEGER NOT NULL,
+    PRIMARY KEY (island, joined)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS funnel (
     candidate_id INTEGER NOT NULL,
     stage INTEGER NOT NULL,
@@ -278,6 +286,23 @@ class RunStore:
     def load_state(self, name: str, default=None):
         row = self.conn.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
         return default if row is None else json.loads(row["value"])
+
+    # -- the populations ----------------------------------------------------------------
+    def add_members(self, island: int, members: list[tuple[int, int]]) -> None:
+        """(number, candidate id) of members that joined the island."""
+        self.conn.executemany("INSERT INTO members VALUES (?, ?, ?)",
+                              [(island, n, cid) for n, cid in members])
+
+    def drop_members(self, island: int, first: int) -> None:
+        """The island's members numbered below `first` died (aged out, or a restart)."""
+        self.conn.execute("DELETE FROM members WHERE island = ? AND joined < ?", (island, first))
+
+    def populations(self, state: dict) -> list[list[int]]:
+        """Each island's members in a saved search state (candidate ids, oldest first)."""
+        return [island["population"] if "population" in island  # runs from before `members`
+                else [row[0] for row in self.conn.execute(
+                    "SELECT candidate_id FROM members WHERE island = ? ORDER BY joined", (i,))]
+                for i, island in enumerate(state.get("islands", []))]
 
     # -- the funnel --------------------------------------------------------------------
     def funnel_results(self, suite_version: str) -> list[sqlite3.Row]:

@@ -98,9 +98,30 @@ def test_state_restore_round_trip():
     for k in range(7):
         individuals[k] = told(evo, evo.ask(rng), k)
     other = make(P=4)
-    other.restore(evo.state(), individuals.__getitem__)
+    other.restore(evo.state(), individuals.__getitem__, [ind.id for ind in evo.population])
     assert other.state() == evo.state() and list(other.population) == list(evo.population)
     assert other.best == evo.best
+
+
+def test_the_members_saved_as_changes_rebuild_the_population():
+    """The rule the run store relies on: the rows `joined_since` gives after each tell (and
+    the members below `first_joined` dropped) rebuild the population exactly, in order --
+    through the warm start, aging and both kinds of restart -- and a plain tell adds one row."""
+    evo, rng = make(P=4), np.random.default_rng(7)
+    rows, saved = {}, 0
+    for k in range(40):
+        proposal = evo.ask(rng)
+        if proposal is None:  # a restart from the initial program waits for it
+            continue
+        told(evo, proposal, k)
+        if k in (12, 25):
+            evo.restart(from_best=k == 12)
+        added = evo.joined_since(saved)
+        if proposal.op != "init" and k not in (12, 25):
+            assert len(added) == 1
+        rows = {n: cid for n, cid in rows.items() if n >= evo.first_joined} | dict(added)
+        saved = evo.joined
+        assert [rows[n] for n in sorted(rows)] == [ind.id for ind in evo.population]
 
 
 def test_ask_tell_loop_finds_sign_with_the_fake_fitness():

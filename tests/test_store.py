@@ -122,6 +122,63 @@ def test_a_step_killed_before_its_commit_is_redone_identically(tmp_path):
     assert table(path) == table(str(tmp_path / "full"))
 
 
+def step_writes(run_dir, config) -> list[int]:
+    """Characters of SQL (values included) each committed step of a run sends to sqlite."""
+    driver = start_run(run_dir, config, ADAMW)
+    steps, current = [], []
+
+    def trace(sql):
+        if sql.startswith("BEGIN"):
+            current.clear()
+        elif sql == "COMMIT":
+            steps.append(sum(map(len, current)))
+        else:
+            current.append(sql)
+
+    driver.store.conn.set_trace_callback(trace)
+    finished(driver)
+    return steps
+
+
+def test_a_steps_writes_do_not_grow_with_the_population(tmp_path):
+    """A step saves what changed -- the candidate, one member in and one out -- never the
+    whole population: with P = 2000 a step writes what it writes with P = 8. (Once per
+    run, the warm start's P copies of the initial program are written.)"""
+    small = step_writes(str(tmp_path / "p8"), small_config(budget=40, restart_plateau=0))
+    large = step_writes(str(tmp_path / "p2000"), small_config(budget=40, restart_plateau=0,
+                                                              population_size=2000))
+    assert min(len(small), len(large)) > 40
+    warm_start = max(large)
+    assert warm_start > 2000 * len("INSERT INTO members VALUES (0, 0, 0)")
+    large.remove(warm_start)
+    assert max(large) < 1.2 * max(small)
+
+
+def test_a_run_saved_with_its_populations_in_the_state_resumes_identically(tmp_path):
+    """Runs from before the table `members` kept each population as a list in the search
+    state: they resume as if never stopped, and `inspect stats` reads their populations."""
+    config = small_config(budget=40, seed=7, restart_plateau=8)
+    finished(start_run(str(tmp_path / "full"), config, ADAMW))
+    path = str(tmp_path / "old")
+    driver = start_run(path, config, ADAMW)
+    driver = interrupt_and_resume(driver, path, (30,), table)
+    driver.backend.close()
+    driver.store.close()
+    store = RunStore.open(path)
+    state, dead_fraction = store.load_state("search"), run_stats(store)["dead_fraction"]
+    for island, members in zip(state["islands"], store.populations(state)):
+        del island["joined"]
+        island["population"] = members
+    with store.transaction():
+        store.save_state("search", state)
+        store.conn.execute("DELETE FROM members")
+    assert len(store.populations(state)[0]) == 8
+    assert run_stats(store)["dead_fraction"] == dead_fraction
+    store.close()
+    finished(resume_run(path))
+    assert table(path) == table(str(tmp_path / "full"))
+
+
 def test_resume_with_a_larger_budget_continues(tmp_path):
     path = str(tmp_path / "r")
     finished(start_run(path, small_config(budget=10), ADAMW))

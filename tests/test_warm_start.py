@@ -67,7 +67,7 @@ def test_a_half_told_sweep_survives_state_and_restore():
     first, second = evo.ask(rng), evo.ask(rng)
     inds = {0: _tell(evo, first, 0, 5.0)}
     other = RegularizedEvolution(4, 2, Mutator(), programs)
-    other.restore(evo.state(), inds.__getitem__)
+    other.restore(evo.state(), inds.__getitem__, [ind.id for ind in evo.population])
     _tell(other, second, 1, 1.0)
     assert [ind.id for ind in other.population] == [0] * 4
 

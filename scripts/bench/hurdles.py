@@ -193,7 +193,7 @@ def population(run_dir: str, quantile: float) -> dict:
     store = RunStore.open(run_dir, readonly=True)
     try:
         state, stats = store.load_state("search"), run_stats(store)
-        rows = [store.candidate(i) for i in state["islands"][0]["population"]]
+        rows = [store.candidate(i) for i in store.populations(state)[0]]
         members = [Individual(r["id"], None, selection_value(r["aggregate"]),
                               r["structural_hash"],
                               member_rung(store, r["id"], r["duplicate_of"])) for r in rows]
