@@ -23,6 +23,7 @@ import collections
 import time
 
 from optsearch.evaluator.evaluate import DEFAULT_SEEDS, DEFAULT_TIME_LIMIT_S
+from optsearch.evaluator.heap import release_free_memory
 from optsearch.evaluator.suites import resolve_suite
 
 
@@ -89,9 +90,13 @@ class InProcessBackend(Backend):
     evaluated (`evaluate_job`) and which submissions they accept (`accepts`)."""
 
     capacity = 1
+    # Evaluations between returns of the heap's free pages to the OS (evaluator.heap): the
+    # evaluations' tensors would otherwise grow the search's process by ~1 MB each.
+    release_every = 100
 
     def __init__(self):
         self._queue: collections.deque = collections.deque()
+        self.evaluated = 0
 
     def accepts(self, rung: bool) -> bool:
         return not rung
@@ -115,6 +120,9 @@ class InProcessBackend(Backend):
         while self._queue:
             job_id, text, rung = self._queue.popleft()
             done.append((job_id, self.evaluate_job(text, rung), self.worker_name))
+            self.evaluated += 1
+            if self.evaluated % self.release_every == 0:
+                release_free_memory()
             if deadline is not None and time.perf_counter() >= deadline:
                 break
         return done

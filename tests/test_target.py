@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from optsearch.cli.main import main
+from optsearch.evaluator import backends
+from optsearch.evaluator.heap import release_free_memory
 from optsearch.evaluator.imitation import (
     SCALE_WEIGHT,
     StreamSpec,
@@ -20,7 +22,9 @@ from optsearch.evaluator.imitation import (
 from optsearch.evaluator.targets import TargetError, TorchTarget, resolve_target
 from optsearch.primitives.codegen import compile_program
 from optsearch.primitives.parser import parse
-from optsearch.primitives.reference import reference_text
+from optsearch.primitives.reference import load_reference, reference_text
+from optsearch.search.config import Config
+from optsearch.search.driver import start_run
 
 SMALL = StreamSpec(steps=30)  # a test-sized stream: same task, fewer steps
 LION = reference_text("lion")
@@ -141,3 +145,49 @@ def test_target_mode_writes_a_normal_run_directory(tmp_path, capsys):
         exec(compile(fh.read(), out, "exec"), namespace)  # noqa: S102 -- our own export
     assert any(isinstance(v, type) and issubclass(v, torch.optim.Optimizer)
                and v is not torch.optim.Optimizer for v in namespace.values())
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status") or not release_free_memory(),
+                    reason="needs Linux with glibc")
+def test_a_target_search_does_not_grow_its_process_with_evaluations(tmp_path):
+    """A target-mode search evaluates in the driver's process: its evaluations' ~1 MB tensors
+    must not pile up in the heap (without trims: ~0.9 MB per evaluation, never returned)."""
+    config = Config()
+    config.evaluation.target, config.search.budget = "lion", 400
+    driver = start_run(str(tmp_path / "r"), config.validate(), load_reference("adamw"))
+    rss = {}
+
+    def on_step(d):
+        if d.spent in (100, 400) and d.spent not in rss:
+            rss[d.spent] = _rss_mb()
+
+    driver.on_step = on_step
+    driver.run()
+    driver.close()
+    assert rss[400] - rss[100] < 60  # MB over 300 evaluations; ~270 without the trims
+
+
+def test_an_in_process_backend_returns_free_memory_every_release_every_evaluations(
+        monkeypatch):
+    """The trims come at a fixed count of evaluations, whatever the polls' batching."""
+    released = []
+    monkeypatch.setattr(backends, "release_free_memory", lambda: released.append(1))
+
+    class Echo(backends.InProcessBackend):
+        release_every, worker_name = 10, "echo"
+
+        def evaluate_job(self, program_text, rung):
+            return program_text
+
+    backend = Echo()
+    for job in range(35):
+        backend.submit(job, "x")
+        if job % 3 == 0:
+            backend.poll()
+    backend.poll()
+    assert len(released) == 3
