@@ -12,13 +12,14 @@ heap takes milliseconds). Without glibc (macOS, musl) there is nothing to call.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 
 def _malloc_trim():
+    # The process's own symbols, which include the C library's: no search for libc (that
+    # would start a subprocess at import).
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-    except (OSError, AttributeError):
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no CDLL(None)
         return None
 
 
