@@ -1,14 +1,19 @@
 """Recovery benchmark: does a target-mode search rediscover the optimizer it imitates?
 
 For each target and search seed, a target-mode search (`optsearch search --target T`) runs
-from the AdamW warm start with a budget of evaluations, in one of four variants:
+from the AdamW warm start with a budget of evaluations, in one of six variants:
   default    -- as `optsearch search --target`: the configured mutation operators (insert,
                 delete, modify, replace);
   refine     -- the same with constant fitting of the best program during the search, every
                 REFINE_EVERY evaluations (`search.refine_every`; its evaluations count in
                 the budget);
   paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0);
-  random     -- pure random search: every evaluation a fresh random program (6 inserts).
+  random     -- pure random search: every evaluation a fresh random program (6 inserts);
+  islands    -- ISLANDS independent populations (`search.islands`), asked in turn: a multi-start
+                of the default, so one population stuck on a near-equivalent does not hold
+                the whole budget;
+  restart_initial -- the default, but a plateaued population starts again from the warm
+                start (`search.restart_from = "initial"`) instead of from its own best.
 A run has recovered its target when the best program so far
   - shipped targets: simplified as `optsearch simplify RUN_DIR` does for a target-mode run
     (ablations, a final constant fit of at most FINAL_FIT_EVALUATIONS evaluations, and
@@ -58,8 +63,9 @@ TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
 CRITERION_VERSION = "simplify+clip+gd+fit2+post-ablation-exact"  # simplify (clip as sign, previous-gradient Lion), fit
 HELD_OUT_TOLERANCE = 0.10
 EQUIVALENT_TOLERANCE = 0.02  # the diagnostic column: simplified winner vs target, held out
-VARIANTS = ("default", "refine", "paper_ops", "random")
+VARIANTS = ("default", "refine", "paper_ops", "random", "islands", "restart_initial")
 REFINE_EVERY = 500
+ISLANDS = 4
 
 
 class Criterion:
@@ -111,6 +117,10 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
     config.search.refine_every = REFINE_EVERY if variant == "refine" else 0
     if variant == "paper_ops":
         config.mutation.replace_weight = 0.0
+    if variant == "islands":
+        config.search.islands = ISLANDS
+    if variant == "restart_initial":
+        config.search.restart_from = "initial"
     if variant == "random":  # the population never fills: every evaluation is a random program
         config.search.population_size = budget + 1
     return config.validate(), variant != "random"
@@ -293,6 +303,9 @@ def main() -> None:
     if args.summary:
         summarize(args.summary)
         return
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        p.error(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
     results = args.results or os.path.join(args.out, "results.jsonl")
     os.makedirs(args.out, exist_ok=True)
     for spec in args.targets.split(","):
