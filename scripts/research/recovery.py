@@ -8,7 +8,8 @@ from the AdamW warm start with a budget of evaluations, in one of six variants:
                 REFINE_EVERY evaluations (`search.refine_every`; its evaluations count in
                 the budget);
   paper_ops  -- the Lion paper's three operators only (mutation.replace_weight = 0);
-  random     -- pure random search: every evaluation a fresh random program (6 inserts);
+  random     -- pure random search: every evaluation a fresh random program (6 inserts; no
+                restarts, which would refill the population with copies of its best);
   islands    -- ISLANDS independent populations (`search.islands`), asked in turn: a multi-start
                 of the default, so one population stuck on a near-equivalent does not hold
                 the whole budget;
@@ -123,6 +124,7 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
         config.search.restart_from = "initial"
     if variant == "random":  # the population never fills: every evaluation is a random program
         config.search.population_size = budget + 1
+        config.search.restart_plateau = 0  # a restart would refill it with its best: hill climbing
     return config.validate(), variant != "random"
 
 
