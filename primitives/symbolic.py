@@ -165,6 +165,28 @@ def drop_positive_in_sign(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(is_target, strip)
 
 
+def leading_order_in_sign(expr: sympy.Expr, signals) -> sympy.Expr:
+    """sign(a + b) -> sign(a), where a is the part of the argument of degree <= 1 in
+    `signals` (the gradient, the weights, the state) and b the part of degree >= 2.
+
+    NOT exact: for small signals the linear part decides the sign wherever it is not itself
+    small (0.99 m + 0.11 g + 0.01 g (m - g) has the sign of 0.99 m + 0.11 g while |g|, |m| << 1),
+    and a sign reads no magnitude. Applied only where the argument is a polynomial in the
+    signals with both parts present; a measure judges the result."""
+    def leading(e):
+        arg = sympy.expand(e.args[0])
+        try:
+            poly = sympy.Poly(arg, *signals)
+        except sympy.PolynomialError:
+            return e
+        low = [c * sympy.Mul(*(x ** k for x, k in zip(signals, m)))
+               for m, c in poly.terms() if sum(m) <= 1]
+        if len(low) == len(poly.terms()) or not any(sum(m) == 1 for m, _ in poly.terms()):
+            return e
+        return sympy.sign(sympy.Add(*low))
+    return expr.replace(lambda e: isinstance(e, sympy.sign), leading)
+
+
 def _positive_divisor(f) -> bool:
     return bool(f.is_Pow and f.exp.is_negative and f.base.is_nonnegative)
 

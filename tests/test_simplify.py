@@ -812,3 +812,50 @@ def test_the_previous_gradient_form_without_a_sign_is_not_lion():
     result = simplify(_gradient_difference_lion(0.9, 0.99, read="m * 1.0"))
     assert result.recognition.name != "Lion"
     assert equivalent(_gradient_difference_lion(0.9, 0.99, read="m * 1.0"), result.program)
+
+
+LION_WITH_A_GRADIENT_WEIGHT = """def train(w, g, m, lr):
+    g2 = 0.1 + m
+    m = interp(g, m, 0.99)
+    update = interp(m, g2, g)
+    update = sign(update)
+    lr = lr * 0.0001
+    update = update * lr
+    return update, m
+"""
+
+
+def test_a_sign_of_lion_plus_higher_order_terms_is_lion(lion_imitation):
+    """Rule: inside a sign only the leading order of small signals counts. A target-mode search
+    wrote Lion as `interp(m_new, m + 0.1, g)` = 0.99 m + 0.11 g + 0.01 g (m - g): Lion's
+    direction plus terms of degree 2, which the measured reading drops, so it is named Lion."""
+    result = simplify(parse(LION_WITH_A_GRADIENT_WEIGHT), lion_imitation, lion_imitation)
+    assert any(s.rule == "higher_order_terms" and not s.exact for s in result.trace)
+    assert result.recognition.name == "Lion"
+    hp = result.recognition.hyperparameters
+    assert hp["beta1"] == pytest.approx(0.9, abs=1e-3) and hp["beta2"] == pytest.approx(0.99)
+
+
+def test_higher_order_terms_need_a_measure():
+    """Rule: dropping terms is approximate, so without a measure the program keeps them."""
+    result = simplify(parse(LION_WITH_A_GRADIENT_WEIGHT))
+    assert not any(s.rule == "higher_order_terms" for s in result.trace)
+    assert result.recognition.name != "Lion"
+
+
+def test_leading_order_in_sign_keeps_degree_one_and_leaves_other_arguments_alone():
+    """Rule: the reading drops only the degree >= 2 part of a polynomial argument that also has
+    a degree-1 part; an argument without a linear part, with nothing to drop, or not a
+    polynomial in the signals (|g|, a reduction) is left as it is."""
+    import sympy
+
+    from optsearch.primitives.symbolic import leading_order_in_sign
+    g, m = sympy.symbols("g m", real=True)
+    def lead(e):
+        return leading_order_in_sign(e, [g, m])
+    assert lead(sympy.sign(0.99 * m + 0.11 * g + 0.01 * g * m - 0.01 * g ** 2)) == \
+        sympy.sign(0.99 * m + 0.11 * g)
+    assert lead(sympy.sign(2 + g + g ** 3)) == sympy.sign(2 + g)
+    for same in (sympy.sign(g * m), sympy.sign(m + g), sympy.sign(m + g * sympy.Abs(g)),
+                 3 * g ** 2 + m):
+        assert lead(same) == same

@@ -22,7 +22,7 @@ from optsearch.primitives.analysis import check
 from optsearch.primitives.liveness import live_indices, live_state_slots
 from optsearch.primitives.pool import POOL
 from optsearch.primitives.program import Program, ProgramError, Statement
-from optsearch.primitives.symbolic import to_sympy
+from optsearch.primitives.symbolic import from_sympy, leading_order_in_sign, to_sympy
 
 _SUFFIX = re.compile(r"^(.*)_(\d+)$")
 
@@ -611,6 +611,26 @@ def saturated_gain(program: Program) -> Program | None:
         stmts[i:i + 1] = new
         return program.replace_statements(stmts)
     return None
+
+
+def higher_order_terms(program: Program) -> Program | None:
+    """Inside a sign, drop the terms of degree >= 2 in the signals (g, w and the state):
+    sign(0.99 m + 0.11 g + 0.01 g (m - g)) -> sign(0.99 m + 0.11 g).
+
+    NOT exact (symbolic.leading_order_in_sign): it holds where the signals are small. A
+    search wrote Lion so, `interp(m_new, m + 0.1, g)`: an interp whose weight is the
+    gradient adds g times a difference of momenta to Lion's direction. Only applied with a
+    measure, which keeps it when fitness stays within noise. SSA form in and out."""
+    try:
+        sym = to_sympy(program)
+        signals = [sym.symbols[p] for p in sym.params[:-1]]
+        update = leading_order_in_sign(sym.update, signals)
+        if update == sym.update:
+            return None
+        after = from_sympy(program.params, update, sym.states, program.name)
+    except (ValueError, TypeError):  # SymbolicError is a ValueError
+        return None
+    return to_ssa(after)
 
 
 def _wide_clip(program: Program, stmt: Statement) -> bool:

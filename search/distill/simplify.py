@@ -10,7 +10,8 @@ Pipeline, every change recorded as a `Step` of the derivation trace:
      then common subexpressions)
   -> near-identity ablation of gradient preprocessing (clip(g, c), arcsin(g), ...): approximate
   -> a saturated clip read as a scaled sign, clip(x, b) -> |b| sign(x), and a saturated
-     function of a huge multiple, arcsin(m / 0) -> (pi/2) sign(m) (the pool divides by eps)
+     function of a huge multiple, arcsin(m / 0) -> (pi/2) sign(m) (the pool divides by eps),
+     and a sign's argument to its leading order, sign(m + g + g m) -> sign(m + g)
      (only with `measure`, kept within noise): approximate
   -> ablation with evaluation (only with `measure`): bypass a call f(x, ..) -> x, and delete a
      statement (its readers see the value the name held before it)
@@ -102,7 +103,7 @@ def simplify(program: Program, measure=None, measure_meta=None,
         driver.exhaust()
         driver.sympy_round_trip()
     if measure is not None:
-        for name, rule, note in SATURATION_READINGS:
+        for name, rule, note in APPROXIMATE_READINGS:
             while driver.apply(name, rule, exact=False, note=note):
                 driver.exhaust()
                 driver.sympy_round_trip()
@@ -120,8 +121,11 @@ _CLIP_NOTE = "approximate: clip(x, b) = |b| sign(x) where |x| >= |b| (a saturate
 _GAIN_NOTE = ("approximate: f(k x) = f(+-inf) by sign(x) where |k x| >= 1 (arcsin, arccos, "
               f"arctanh; arctan, tanh within 1/|k x|), |k| >= {rr.SATURATION_GAIN:g} or "
               "x / 0 = x / eps (a saturated function)")
-SATURATION_READINGS = (("saturated_clip", rr.saturated_clip, _CLIP_NOTE),
-                       ("saturated_gain", rr.saturated_gain, _GAIN_NOTE))
+_ORDER_NOTE = ("approximate: sign(a + b) = sign(a) for b of degree >= 2 in the signals, a of "
+               "degree <= 1, where the signals are small")
+APPROXIMATE_READINGS = (("saturated_clip", rr.saturated_clip, _CLIP_NOTE),
+                        ("saturated_gain", rr.saturated_gain, _GAIN_NOTE),
+                        ("higher_order_terms", rr.higher_order_terms, _ORDER_NOTE))
 _NEAR_NOTE = ("approximate: f(g) = g + O(g^3) (clip: exact while |g| <= |c|); holds for small "
               "gradients")
 
