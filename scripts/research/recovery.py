@@ -122,9 +122,12 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
         config.search.islands = ISLANDS
     if variant == "restart_initial":
         config.search.restart_from = "initial"
-    if variant == "random":  # the population never fills: every evaluation is a random program
-        config.search.population_size = budget + 1
-        config.search.restart_plateau = 0  # a restart would refill it with its best: hill climbing
+    if variant == "random":  # every proposal a random program: the initial population never
+        # fills (duplicates and cache hits do not count in the budget, so P = budget + 1 ran out
+        # of initial programs and went on with mutations) and never restarts (a restart refills
+        # it with its best: hill climbing)
+        config.search.population_size = budget * config.search.max_proposals_per_eval
+        config.search.restart_plateau = 0
     return config.validate(), variant != "random"
 
 
