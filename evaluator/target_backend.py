@@ -9,6 +9,8 @@ There is no rung: an evaluation is already cheaper than a proxy-task rung.
 
 from __future__ import annotations
 
+import dataclasses
+
 from optsearch.evaluator.backends import BackendUnavailable, InProcessBackend
 from optsearch.evaluator.imitation import (
     DEFAULT_STREAM,
@@ -40,10 +42,11 @@ class TargetBackend(InProcessBackend):
                                  self.suite.version)
 
 
-def make_target_backend(target: str) -> TargetBackend:
-    """A TargetBackend; BackendUnavailable for a target that cannot be used (an invalid
-    program file raises its ProgramError, reported as FILE:LINE: message)."""
+def make_target_backend(target: str, steps: int = DEFAULT_STREAM.steps) -> TargetBackend:
+    """A TargetBackend on a stream of `steps` steps; BackendUnavailable for a target that
+    cannot be used (an invalid program file raises its ProgramError, reported as
+    FILE:LINE: message)."""
     try:
-        return TargetBackend(target)
+        return TargetBackend(target, dataclasses.replace(DEFAULT_STREAM, steps=steps))
     except (TargetError, TargetDiverged) as exc:
         raise BackendUnavailable(f"target: {exc}") from None

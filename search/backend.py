@@ -30,7 +30,7 @@ def backend_for(ev: EvaluationConfig, suite=None) -> Backend:
     target that cannot be used. Target mode (evaluation.target) imitates the target in
     process, unless a `suite` is asked for."""
     if ev.target and suite is None:
-        return make_target_backend(ev.target)
+        return make_target_backend(ev.target, ev.target_steps)
     options = {"delay_s": ev.fake_delay_s} if ev.backend == "fake" else {}
     workers = worker_count(ev)
     if ev.backend == "ray":   # workers 0: every CPU of the cluster (this machine's, if local)

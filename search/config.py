@@ -87,6 +87,9 @@ class EvaluationConfig:
     # an optimizer class such as torch.optim.NAdam) instead of the proxy tasks; it runs in
     # process, so backend, workers, address, suite and seeds do not apply. "" = off.
     target: str = ""
+    # Target mode: steps of the recorded gradient stream. Longer streams separate long
+    # memories (an EMA with beta 0.99 from an undecayed sum) at a proportional cost.
+    target_steps: int = 100
     # N > 1: score each candidate at its best of N step sizes (evaluator.lr_sweep), and store
     # it with the chosen step folded into its lr constant. 1 = the program's own step.
     lr_sweep: int = 1
@@ -142,6 +145,7 @@ class Config:
         _require(0.0 <= e.hurdle_quantile <= 1.0,
                  "evaluation.hurdle_quantile must be in [0, 1]")
         _require(e.lr_sweep >= 1, "evaluation.lr_sweep must be >= 1 (1 = no sweep)")
+        _require(e.target_steps >= 10, "evaluation.target_steps must be >= 10")
         _require(e.lr_sweep == 1 or e.seeds >= 2,
                  "evaluation.lr_sweep > 1 needs seeds >= 2 (one half chooses, one reports)")
         _require(math.isfinite(e.gpus_per_worker) and e.gpus_per_worker >= 0,

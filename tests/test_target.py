@@ -191,3 +191,25 @@ def test_an_in_process_backend_returns_free_memory_every_release_every_evaluatio
             backend.poll()
     backend.poll()
     assert len(released) == 3
+
+
+def test_the_stream_length_is_configured_and_simplify_measures_on_the_runs_own_stream(tmp_path):
+    """Rule: `evaluation.target_steps` sets the recorded stream's length for the search, and
+    `simplify RUN_DIR` judges on a stream of that same length (not the default's)."""
+    from optsearch.cli.cmd_simplify import run_target
+    from optsearch.search.backend import backend_for
+    from optsearch.search.config import ConfigError
+
+    config = Config()
+    config.evaluation.target, config.evaluation.target_steps = "lion", 30
+    backend = backend_for(config.validate().evaluation)
+    try:
+        assert backend.stream.w.shape[0] == 30
+    finally:
+        backend.close()
+    config.search.budget = 5
+    start_run(str(tmp_path / "run"), config, load_reference("adamw")).close()
+    assert run_target(str(tmp_path / "run")) == ("lion", 30)
+    config.evaluation.target_steps = 5
+    with pytest.raises(ConfigError, match="target_steps"):
+        config.validate()

@@ -50,26 +50,31 @@ def make_measure(suite, seeds: int):
     return suite_measure(suite, range(seeds))
 
 
-def make_target_measure(target: str):
-    """The measure of how closely a program imitates `target` (its stream is recorded once)."""
-    from optsearch.evaluator.imitation import record_stream
+def make_target_measure(target: str, steps: int = 100):
+    """The measure of how closely a program imitates `target` on a stream of `steps` steps,
+    the run's own (recorded once)."""
+    from dataclasses import replace
+
+    from optsearch.evaluator.imitation import DEFAULT_STREAM, record_stream
     from optsearch.evaluator.measure import imitation_measure
     from optsearch.evaluator.targets import TargetError, resolve_target
 
     try:
-        stream = record_stream(resolve_target(target))
+        stream = record_stream(resolve_target(target), replace(DEFAULT_STREAM, steps=steps))
     except (TargetError, ValueError) as exc:
         raise UserError(f"target {target}: {exc}") from None
     return imitation_measure(stream, f"imitation of {target}")
 
 
-def run_target(run_dir: str) -> str:
-    """The target of a target-mode run directory ("" for a proxy-task run)."""
+def run_target(run_dir: str) -> tuple[str, int]:
+    """The target of a target-mode run directory ("" for a proxy-task run) and its stream's
+    steps."""
     from optsearch.search.config import ConfigError, load
     try:
-        return load(os.path.join(run_dir, "config.toml")).evaluation.target
+        evaluation = load(os.path.join(run_dir, "config.toml")).evaluation
     except ConfigError:
-        return ""  # run_dir_input reports a broken config
+        return "", 0  # run_dir_input reports a broken config
+    return evaluation.target, evaluation.target_steps
 
 
 def make_meta_measure(suite: str, seeds: int):
@@ -117,12 +122,12 @@ def run(args) -> int:
         program, source = read_program(args.file), args.file
     suite = args.suite or suite or "default"
     seeds = args.seeds or seeds or 4
-    target = run_target(args.file) if os.path.isdir(args.file) and not args.suite else ""
+    target, steps = run_target(args.file) if os.path.isdir(args.file) and not args.suite else ("", 0)
     if args.no_eval:
         measure, meta, what = None, None, ""
     elif target:
         # Imitating a fixed target has no meta-overfitting: the imitation judges character.
-        measure, what = make_target_measure(target), f" (measure: imitation of {target})"
+        measure, what = make_target_measure(target, steps), f" (measure: imitation of {target})"
         meta = measure
     else:
         measure, meta = make_measure(suite, seeds), make_meta_measure(suite, seeds)

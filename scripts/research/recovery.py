@@ -1,7 +1,7 @@
 """Recovery benchmark: does a target-mode search rediscover the optimizer it imitates?
 
 For each target and search seed, a target-mode search (`optsearch search --target T`) runs
-from the AdamW warm start with a budget of evaluations, in one of six variants:
+from the AdamW warm start with a budget of evaluations, in one of seven variants:
   default    -- as `optsearch search --target`: the configured mutation operators (insert,
                 delete, modify, replace);
   refine     -- the same with constant fitting of the best program during the search, every
@@ -14,7 +14,10 @@ from the AdamW warm start with a budget of evaluations, in one of six variants:
                 of the default, so one population stuck on a near-equivalent does not hold
                 the whole budget;
   restart_initial -- the default, but a plateaued population starts again from the warm
-                start (`search.restart_from = "initial"`) instead of from its own best.
+                start (`search.restart_from = "initial"`) instead of from its own best;
+  long_stream -- the default on a LONG_STREAM_STEPS-step stream (`evaluation.target_steps`;
+                the criterion still judges on the default stream): an undecayed sum and
+                Lion's EMA (beta2 0.99, memory ~100 steps) differ little over 100 steps.
 A run has recovered its target when the best program so far
   - shipped targets: simplified as `optsearch simplify RUN_DIR` does for a target-mode run
     (ablations, a final constant fit of at most FINAL_FIT_EVALUATIONS evaluations, and
@@ -64,9 +67,11 @@ TOLERANCE = 0.02  # relative, on each (1 - beta) and on the lr
 CRITERION_VERSION = "simplify+clip+gd+fit2+post-ablation-exact+zero-slot+saturated-gain+higher-order"  # simplify (clip as sign, previous-gradient Lion), fit
 HELD_OUT_TOLERANCE = 0.10
 EQUIVALENT_TOLERANCE = 0.02  # the diagnostic column: simplified winner vs target, held out
-VARIANTS = ("default", "refine", "paper_ops", "random", "islands", "restart_initial")
+VARIANTS = ("default", "refine", "paper_ops", "random", "islands", "restart_initial",
+            "long_stream")
 REFINE_EVERY = 500
 ISLANDS = 4
+LONG_STREAM_STEPS = 300
 
 
 class Criterion:
@@ -122,6 +127,8 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
         config.search.islands = ISLANDS
     if variant == "restart_initial":
         config.search.restart_from = "initial"
+    if variant == "long_stream":
+        config.evaluation.target_steps = LONG_STREAM_STEPS
     if variant == "random":  # every proposal a random program: the initial population never
         # fills (duplicates and cache hits do not count in the budget, so P = budget + 1 ran out
         # of initial programs and went on with mutations) and never restarts (a restart refills
