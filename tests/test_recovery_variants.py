@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from optsearch.search.config import Config
 from optsearch.search.driver import start_run
 from scripts.research.recovery import configure
 
@@ -27,10 +28,13 @@ def test_the_random_variant_proposes_only_random_programs(tmp_path):
 
 def test_the_islands_variant_runs_independent_populations():
     """Rule: `islands` is the default search split into ISLANDS populations (a multi-start);
-    `restart_initial` restarts a plateaued population from the warm start."""
-    from scripts.research.recovery import ISLANDS
+    `restart_initial` restarts a plateaued population from the warm start; `long_stream`
+    searches on a longer recorded stream."""
+    from scripts.research.recovery import ISLANDS, LONG_STREAM_STEPS
     islands, _ = configure("lion", "islands", seed=0, budget=40)
     assert islands.search.islands == ISLANDS > 1
     assert islands.search.restart_from == "best"
     restart, _ = configure("lion", "restart_initial", seed=0, budget=40)
     assert restart.search.restart_from == "initial" and restart.search.islands == 1
+    long, _ = configure("lion", "long_stream", seed=0, budget=40)
+    assert long.evaluation.target_steps == LONG_STREAM_STEPS > Config().evaluation.target_steps
