@@ -499,12 +499,13 @@ def zero_state_slot(program: Program) -> Program | None:
         new_value = program.returns[1 + s]
         if new_value == slot or new_value in exact_zeros(zeroed):
             zeroed = dead_code(zeroed) or zeroed  # the slot leaves the signature
-            if _checks(zeroed):  # not where a reduction needs a tensor
+            if valid(zeroed):  # not where a reduction needs a tensor
                 return zeroed
     return None
 
 
-def _checks(program: Program) -> bool:
+def valid(program: Program) -> bool:
+    """The program passes the language's checks (a rewrite may leave a reduction a scalar)."""
     try:
         check(program)
     except ProgramError:

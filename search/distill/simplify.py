@@ -44,12 +44,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from optsearch.primitives.analysis import check
 from optsearch.primitives.hashing import structural_hash
 from optsearch.primitives.interpreter import run_steps
 from optsearch.primitives.pool import POOL
 from optsearch.primitives.printer import format_program, format_statement
-from optsearch.primitives.program import Program, ProgramError, Statement
+from optsearch.primitives.program import Program, Statement
 from optsearch.primitives.symbolic import SymbolicError, from_sympy, normalise_signs, to_sympy
 from optsearch.search.constants import fit_constants
 from optsearch.search.distill import rewrite_rules as rr
@@ -176,7 +175,7 @@ class _Driver:
         after = rule(before)
         if after is not None and cleanup:
             after = rr.dead_code(after) or after
-        if after is None or not _valid(after) or (exact and not equivalent(before, after)):
+        if after is None or not rr.valid(after) or (exact and not equivalent(before, after)):
             self.failed.add(key)
             return False
         fit = (self.fitness(before), self.fitness(after)) if not exact else (None, None)
@@ -205,7 +204,7 @@ class _Driver:
             return
         after = rr.to_ssa(after)
         after = rr.dead_code(after) or after  # a slot only a sign's positive factor read
-        if cost(after) < cost(self.program) and _valid(after) and \
+        if cost(after) < cost(self.program) and rr.valid(after) and \
                 equivalent(self.program, after):
             self.record("sympy_normal_form", self.program, after,
                         note="round trip through sympy with common-subexpression elimination")
@@ -250,7 +249,7 @@ class _Driver:
         if after is None:
             return False
         after = rr.dead_code(after) or after
-        if not _valid(after):
+        if not rr.valid(after):
             return False
         new, current = self.fitness(after), self.fitness(self.program)
         text = format_statement(stmt)
@@ -339,7 +338,7 @@ class _Driver:
             args = stmt.args[:pos] + (rounded,) + stmt.args[pos + 1:]
             candidate = Statement(stmt.target, stmt.op, args, stmt.line)
             trial = self.program.replace_statements(stmts[:i] + [candidate] + stmts[i + 1:])
-            if ref is None or (_valid(trial) and self.within_noise(ref, self.fitness(trial))):
+            if ref is None or (rr.valid(trial) and self.within_noise(ref, self.fitness(trial))):
                 return candidate
         return stmt
 
@@ -394,14 +393,6 @@ def equivalent(a: Program, b: Program, steps: int = 6, seed: int = 0) -> bool:
     scale = float(ua.abs().max()) + 1e-300
     err = (ua - ub).abs() / scale
     return float((err <= 1e-5).double().mean()) >= 0.95 and float(err.max()) <= 1e-2
-
-
-def _valid(program: Program) -> bool:
-    try:
-        check(program)
-    except ProgramError:
-        return False
-    return True
 
 
 def _text(program: Program) -> str:
