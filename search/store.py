@@ -238,6 +238,13 @@ class RunStore:
         """Candidates that finished successfully, in proposal order."""
         return self._candidates("status = 'ok' AND finished_at IS NOT NULL")
 
+    def trained_programs(self) -> list[sqlite3.Row]:
+        """(structural_hash, program, source, status) of every candidate the backend trained:
+        in full (source 'evaluated') or only on its rung (source 'rung'), in proposal order."""
+        return self.conn.execute(
+            "SELECT structural_hash, program, source, status FROM candidates "
+            "WHERE source IN ('evaluated', 'rung') ORDER BY id").fetchall()
+
     def evaluation_times(self) -> list[float]:
         """When each evaluation (not a cache hit) finished, earliest first."""
         rows = self.conn.execute(

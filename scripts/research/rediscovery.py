@@ -47,11 +47,16 @@ def parse_args(argv):
     p.add_argument("--address", help="Ray cluster address")
     p.add_argument("--suite", default="default")
     p.add_argument("--config", help="search TOML config (default: configs/default.toml values)")
+    p.add_argument("--hurdles", action="store_true",
+                   help="progressive hurdles on ([evaluation] hurdles = true)")
     p.add_argument("--out", help="directory of the runs and summary.json "
                                  "(default runs/rediscovery; with --from-runs: none)")
     p.add_argument("--from-runs", nargs="+", metavar="DIR",
                    help="analyse these run directories; no search")
     p.add_argument("--progress", action="store_true", help="show each search's progress bar")
+    p.add_argument("--meta", type=int, metavar="SCALE",
+                   help="also evaluate each run's best program, and AdamW and Lion with their "
+                        "step size tuned as the warm start's, on the suite at SCALE (e.g. 10)")
     return p.parse_args(argv)
 
 
@@ -70,7 +75,7 @@ def run_searches(args) -> list[str]:
         try:
             config = load(args.config).with_overrides(
                 budget=args.budget, seed=seed, workers=args.workers, address=args.address,
-                backend=args.backend, suite=args.suite)
+                backend=args.backend, suite=args.suite, hurdles=True if args.hurdles else None)
         except ConfigError as exc:
             raise UserError(str(exc)) from None
         run_dir = os.path.join(out, f"seed{seed}")
@@ -120,6 +125,7 @@ def analyse_run(run_dir: str) -> dict:
         best = _program_entry(top[0], classify) if top else None
         tops = [_program_entry(r, classify, brief=True) for r in top]
         first_sm, first_sign = _first_sign(rows, eval_times, start)
+        forms = sign_momentum_forms(store.trained_programs())
         end = max(eval_times, default=start)
     finally:
         store.close()
@@ -129,7 +135,7 @@ def analyse_run(run_dir: str) -> dict:
         "budget": stats["budget"], "evaluated": stats["evaluated"],
         "wall_s": None if start is None or end is None else end - start,
         "best": best, "top": tops,
-        "first_sign_momentum": first_sm, "first_sign": first_sign,
+        "first_sign_momentum": first_sm, "first_sign": first_sign, "forms": forms,
         "cache_hit_rate": stats["cache_hit_rate"],
         "invalid_fraction": stats["invalid"] / proposed if proposed else 0.0,
         "dead_fraction": stats["dead_fraction"],
@@ -171,6 +177,52 @@ def _first_sign(rows, eval_times, start):
     return first["sign_momentum"], first["sign"]
 
 
+def sign_momentum_forms(trained) -> dict:
+    """class -> [distinct programs trained at all, distinct programs trained in full and ok],
+    for the sign-momentum classes; programs are distinct by structural hash. A program
+    screened at the rung and stopped there counts in the first number only."""
+    from scripts.research.outcome import SIGN_MOMENTUM, classify, sign_based
+
+    screened: dict[str, set] = {c: set() for c in sorted(SIGN_MOMENTUM)}
+    full: dict[str, set] = {c: set() for c in sorted(SIGN_MOMENTUM)}
+    for row in trained:
+        if not sign_based(row["program"]):
+            continue
+        cls = classify(row["program"]).cls
+        if cls in SIGN_MOMENTUM:
+            screened[cls].add(row["structural_hash"])
+            if row["source"] == "evaluated" and row["status"] == "ok":
+                full[cls].add(row["structural_hash"])
+    return {c: [len(screened[c]), len(full[c])] for c in screened}
+
+
+# ---------------------------------------------------------------- meta-validation
+def meta_validate(rows: list[dict], args) -> dict:
+    """name -> (mean, s.e.) on suite@SCALE of every run's best program (by seed) and of
+    AdamW and Lion lr-tuned as the main job tunes them (search.pipeline), in one batch."""
+    from optsearch.search import pipeline
+    from optsearch.search.config import load
+    from optsearch.search.store import RunStore
+
+    store = RunStore.open(rows[0]["run_dir"], readonly=True)
+    try:
+        config = load(store.config_path).with_overrides(
+            backend=args.backend, workers=args.workers, address=args.address)
+    finally:
+        store.close()
+    tuned = pipeline.lr_tuned_references(config)
+    programs = {f"seed {r['seed']}": r["best"]["program"] for r in rows if r["best"]}
+    programs.update({f"{name} (lr x{factor:g}, tuned)": text
+                     for name, (factor, text) in (("AdamW", tuned["adamw"]),
+                                                  ("Lion", tuned["lion"]))})
+    suite, table, statuses = pipeline.compare(config, programs, args.meta)
+    print(f"\nmeta-validation on {suite} (AdamW = 1.0; mean ± s.e. over seeds):")
+    for name, (mean, err) in table.items():
+        status = "" if statuses[name] == "ok" else f"  ({statuses[name]})"
+        print(f"  {name:24s} {mean:.3f} ± {err:.3f}{status}")
+    return {"suite": suite, "table": table, "statuses": statuses}
+
+
 # ---------------------------------------------------------------- report
 def _hp(hp: dict) -> str:
     keep = ("beta1", "beta2", "beta", "momentum", "alpha", "lr", "weight_decay", "schedule")
@@ -189,10 +241,14 @@ def _when(hit) -> str:
     return f"{hit['evaluations']} ev{wall} ({hit['class']})"
 
 
+def _forms(forms, cls) -> str:
+    return "-" if not forms else f"{forms[cls][0]} / {forms[cls][1]}"
+
+
 def table(rows: list[dict]) -> str:
     head = ("| seed | best class | top-3 classes | best fitness | recognised (constants) | "
-            "first sign-momentum | first sign | evaluated | wall s | cache hits | invalid | "
-            "dead |")
+            "first sign-momentum | first sign | Lion-form programs (screened / full) | "
+            "evaluated | wall s | cache hits | invalid | dead |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         b = r["best"]
@@ -206,6 +262,7 @@ def table(rows: list[dict]) -> str:
         wall = "-" if r["wall_s"] is None else f"{r['wall_s']:.0f}"
         lines.append(f"| {r['seed']} | {best_cls} | {tops} | {fit} | {rec} | "
                      f"{_when(r['first_sign_momentum'])} | {_when(r['first_sign'])} | "
+                     f"{_forms(r.get('forms'), 'lion')} | "
                      f"{r['evaluated']} | {wall} | {r['cache_hit_rate']:.1%} | "
                      f"{r['invalid_fraction']:.1%} | {r['dead_fraction']:.1%} |")
     return "\n".join(lines)
@@ -260,6 +317,8 @@ def main(argv=None) -> int:
     for line in summary_lines(s):
         print(line)
     print(f"(analysis {time.perf_counter() - t0:.1f} s)")
+    if args.meta:
+        s["meta"] = meta_validate(rows, args)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "summary.json")
