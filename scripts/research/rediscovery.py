@@ -248,7 +248,7 @@ def _forms(forms, cls) -> str:
 def table(rows: list[dict]) -> str:
     head = ("| seed | best class | top-3 classes | best fitness | recognised (constants) | "
             "first sign-momentum | first sign | Lion-form programs (screened / full) | "
-            "evaluated | wall s | cache hits | invalid | dead |")
+            "screened / in full | last full evaluation (s) | cache hits | invalid | dead |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         b = r["best"]
@@ -263,7 +263,8 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {r['seed']} | {best_cls} | {tops} | {fit} | {rec} | "
                      f"{_when(r['first_sign_momentum'])} | {_when(r['first_sign'])} | "
                      f"{_forms(r.get('forms'), 'lion')} | "
-                     f"{r['evaluated']} | {wall} | {r['cache_hit_rate']:.1%} | "
+                     f"{r['stats'].get('screened', r['evaluated'])} / {r['evaluated']} | {wall} | "
+                     f"{r['cache_hit_rate']:.1%} | "
                      f"{r['invalid_fraction']:.1%} | {r['dead_fraction']:.1%} |")
     return "\n".join(lines)
 
