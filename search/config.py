@@ -103,6 +103,11 @@ class EvaluationConfig:
     hurdles: bool = False
     rung_fraction: float = 0.125
     hurdle_quantile: float = 0.5
+    # A stall guard: after this many children in a row stopped on an island, the next child
+    # whose rung finished goes on to full evaluation whatever its score (0 = never). Stopped
+    # children do not age the population, so without it a converged population that stops
+    # every child never changes again.
+    hurdle_patience: int = 0
     fake_delay_s: float = 0.0  # testing only: seconds per evaluation of the fake backend
 
 
@@ -144,6 +149,7 @@ class Config:
                  "evaluation.hurdles does not apply in target mode (evaluations cost milliseconds)")
         _require(0.0 <= e.hurdle_quantile <= 1.0,
                  "evaluation.hurdle_quantile must be in [0, 1]")
+        _require(e.hurdle_patience >= 0, "evaluation.hurdle_patience must be >= 0 (0 = never)")
         _require(e.lr_sweep >= 1, "evaluation.lr_sweep must be >= 1 (1 = no sweep)")
         _require(e.target_steps >= 10, "evaluation.target_steps must be >= 10")
         _require(e.lr_sweep == 1 or e.seeds >= 2,

@@ -108,6 +108,7 @@ class Driver:
         self.pending: dict[int, Candidate] = {}  # in flight, in submission order
         self.jobs: list[int] = []  # job ids in flight, in submission order (rung: negative)
         self.rung_scores: dict[int, float] = {}  # pending candidates that cleared the hurdle
+        self.stopped_in_a_row = [0] * len(self.islands)  # per island, for hurdle_patience
         self.inflight_keys: dict[str, int] = {}
         self.waiting: dict[int, list[Candidate]] = {}  # in-flight id -> its twins
         self.outbox: list[tuple[int, str, bool]] = []  # jobs to submit once the step commits
@@ -274,7 +275,9 @@ class Driver:
         is_init = cand.op == "init"
         hurdle = None if is_init else population_hurdle(
             self.islands[cand.island].population, self.config.evaluation.hurdle_quantile)
-        passed = is_init or clears(rung.status, rung.aggregate, hurdle)
+        passed = is_init or clears(rung.status, rung.aggregate, hurdle) or self._out_of_patience(
+            cand.island, rung)
+        self.stopped_in_a_row[cand.island] = 0 if passed else self.stopped_in_a_row[cand.island] + 1
         self.store.insert_rung(
             candidate_id=cand.id, status=rung.status, aggregate=rung.aggregate,
             fitness_json=json.dumps(rung.to_dict()), hurdle=hurdle, passed=int(passed),
@@ -289,6 +292,12 @@ class Driver:
         self._stop(cand, "rung" if source == "evaluated" else source, duplicate_of)
         for twin in self.waiting.pop(cand.id, []):
             self._stop(twin, "twin", cand.id)
+
+    def _out_of_patience(self, island: int, rung: Fitness) -> bool:
+        """The stall guard (evaluation.hurdle_patience): a finished rung goes on after that
+        many children in a row were stopped on its island."""
+        patience = self.config.evaluation.hurdle_patience
+        return rung.ok and patience > 0 and self.stopped_in_a_row[island] >= patience
 
     def _stop(self, cand: Candidate, source: str, duplicate_of: int | None) -> None:
         """A candidate stopped at the hurdle: it has no fitness and its island never hears of
@@ -372,7 +381,7 @@ class Driver:
     def snapshot(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "counters": self.counters,
                 "next_island": self.next_island, "next_id": self.next_id, "budget": self.budget,
-                "jobs": list(self.jobs),
+                "jobs": list(self.jobs), "stopped_in_a_row": list(self.stopped_in_a_row),
                 "refine": {"next": self.next_refine, "done": sorted(self.refined)},
                 "best": self.best.id if self.best else None,
                 "islands": [island.state() for island in self.islands]}
@@ -384,6 +393,8 @@ class Driver:
             self.counters["screened"] = self.counters["evaluated"]
         self.next_island, self.next_id = state["next_island"], state["next_id"]
         self.budget = state["budget"]
+        # runs from before the stall guard kept no count: start it again
+        self.stopped_in_a_row = list(state.get("stopped_in_a_row", self.stopped_in_a_row))
         refine = state.get("refine", {})  # runs from before constant fitting: none done
         self.next_refine = refine.get("next", self.next_refine)
         self.refined = set(refine.get("done", ()))

@@ -111,7 +111,8 @@ def test_hurdle_is_a_quantile_of_the_evaluated_members_and_failures_never_clear_
 
 
 def test_config_rejects_bad_rung_settings():
-    for bad in ({"rung_fraction": 1.0}, {"rung_fraction": 0.0}, {"hurdle_quantile": 1.5}):
+    for bad in ({"rung_fraction": 1.0}, {"rung_fraction": 0.0}, {"hurdle_quantile": 1.5},
+                {"hurdle_patience": -1}):
         with pytest.raises(ConfigError, match="evaluation"):
             from_dict({"evaluation": bad})
 
@@ -249,6 +250,53 @@ def test_stop_in_the_middle_of_a_rung_and_resume_reproduces_the_uninterrupted_ru
     driver = interrupt_and_resume(driver, path, stops, tables)
     finished(driver)
     assert tables(path) == tables(str(tmp_path / "full"))
+
+
+def judged_in_order(run_dir):
+    """(passed, rung status, rung score, hurdle) of every non-initial rung judgement, in the
+    order they were made."""
+    with sqlite3.connect(os.path.join(run_dir, "run.sqlite")) as conn:
+        return conn.execute(
+            "SELECT r.passed, r.status, r.aggregate, r.hurdle FROM rungs r JOIN candidates c "
+            "ON c.id = r.candidate_id WHERE c.mutation != 'init' "
+            "ORDER BY r.finished_at, r.candidate_id").fetchall()
+
+
+def below_hurdle(row) -> bool:
+    passed, status, score, hurdle = row
+    return passed == 1 and status == "ok" and hurdle is not None and score < hurdle
+
+
+@pytest.mark.parametrize("patience", [0, 3])
+def test_stall_guard_sends_a_child_on_after_patience_stops_in_a_row(tmp_path, patience):
+    """Rule: with hurdle_patience = K, after K children in a row were stopped the next child
+    whose rung finished goes on to full evaluation whatever its score (a failed rung never
+    does); with K = 0 a child below the hurdle never goes on."""
+    run_dir = str(tmp_path / "r")
+    config = small_config(200, 2, evaluation={"hurdles": True, "hurdle_patience": patience},
+                          restart_plateau=0)
+    finished(start_run(run_dir, config, ADAMW))
+    judged, in_a_row, forced = judged_in_order(run_dir), 0, 0
+    for row in judged:
+        if below_hurdle(row):
+            assert in_a_row >= patience > 0
+            forced += 1
+        if row[1] == "ok" and patience and in_a_row >= patience:
+            assert row[0] == 1  # a finished rung after K stops in a row always goes on
+        in_a_row = 0 if row[0] else in_a_row + 1
+    assert (forced > 0) == (patience > 0)
+
+
+def test_stall_guard_count_survives_a_stop_and_resume(tmp_path):
+    """The count of stops in a row is part of the committed state: a resumed run forces the
+    same children through as the uninterrupted one."""
+    config = small_config(60, 4, evaluation={"hurdles": True, "hurdle_patience": 2})
+    finished(start_run(str(tmp_path / "full"), config, ADAMW))
+    path = str(tmp_path / "stopped")
+    driver = interrupt_and_resume(start_run(path, config, ADAMW), path, (9, 17), tables)
+    finished(driver)
+    assert tables(path) == tables(str(tmp_path / "full"))
+    assert any(below_hurdle(r) for r in judged_in_order(path))
 
 
 def test_a_rung_step_killed_before_its_commit_is_redone_identically(tmp_path):
