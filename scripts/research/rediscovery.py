@@ -47,6 +47,8 @@ def parse_args(argv):
     p.add_argument("--address", help="Ray cluster address")
     p.add_argument("--suite", default="default")
     p.add_argument("--config", help="search TOML config (default: configs/default.toml values)")
+    p.add_argument("--pool", choices=("default", "paper"),
+                   help="functions mutation draws from ('paper': no per-tensor mean)")
     p.add_argument("--hurdles", action="store_true",
                    help="progressive hurdles on ([evaluation] hurdles = true)")
     p.add_argument("--out", help="directory of the runs and summary.json "
@@ -75,7 +77,7 @@ def run_searches(args) -> list[str]:
         try:
             config = load(args.config).with_overrides(
                 budget=args.budget, seed=seed, workers=args.workers, address=args.address,
-                backend=args.backend, suite=args.suite, hurdles=True if args.hurdles else None)
+                backend=args.backend, suite=args.suite, hurdles=True if args.hurdles else None, pool=args.pool)
         except ConfigError as exc:
             raise UserError(str(exc)) from None
         run_dir = os.path.join(out, f"seed{seed}")
