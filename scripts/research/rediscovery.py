@@ -8,13 +8,17 @@ sqlite store: the outcome class (search.outcome) of the best program and of the 
 distinct programs, when the first sign-momentum program (lion / lion_b1_ge_b2 / signum) and
 the first sign program of any kind (sign_descent too) finished, counted in backend
 evaluations finished by then and in wall seconds since the run was created, the best
-program's recognised name and constants, and the run counters of `search.stats.run_stats`
+program's recognised name and constants, how many distinct programs in each sign-momentum
+class the backend trained (on the rung or in full; `sign_momentum_forms`, ~1 min per 10,000
+trained programs), and the run counters of `search.stats.run_stats`
 (`optsearch inspect RUN stats --json`): cache hit rate, invalid proposals / proposals,
 dead-statement fraction of the final population.
 
     .venv/bin/python -m scripts.research.rediscovery --seeds 0 1 2 3 4 --budget 800 \\
         --backend ray --workers 2 --suite default --out runs/rediscovery
     .venv/bin/python -m scripts.research.rediscovery --from-runs runs/a runs/b   # analyse only
+    .venv/bin/python -m scripts.research.rediscovery --from-runs runs/a --meta 10   # and each
+        # run's best program against lr-tuned AdamW and Lion on the suite at 10x
 
 An existing OUT/seed<k> run is resumed up to the budget (a finished one is only analysed).
 Prints a markdown table and summary lines; writes OUT/summary.json (with --from-runs,
