@@ -275,8 +275,8 @@ class Driver:
         is_init = cand.op == "init"
         hurdle = None if is_init else population_hurdle(
             self.islands[cand.island].population, self.config.evaluation.hurdle_quantile)
-        passed = is_init or clears(rung.status, rung.aggregate, hurdle) or self._out_of_patience(
-            cand.island, rung)
+        passed = (is_init or clears(rung.status, rung.aggregate, hurdle)
+                  or self._out_of_patience(cand.island, rung))
         self.stopped_in_a_row[cand.island] = 0 if passed else self.stopped_in_a_row[cand.island] + 1
         self.store.insert_rung(
             candidate_id=cand.id, status=rung.status, aggregate=rung.aggregate,

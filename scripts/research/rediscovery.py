@@ -81,7 +81,8 @@ def run_searches(args) -> list[str]:
         try:
             config = load(args.config).with_overrides(
                 budget=args.budget, seed=seed, workers=args.workers, address=args.address,
-                backend=args.backend, suite=args.suite, hurdles=True if args.hurdles else None, pool=args.pool)
+                backend=args.backend, suite=args.suite, pool=args.pool,
+                hurdles=True if args.hurdles else None)
         except ConfigError as exc:
             raise UserError(str(exc)) from None
         run_dir = os.path.join(out, f"seed{seed}")
