@@ -73,6 +73,9 @@ class RegularizedEvolution:
         self.epoch = 0
         self.init_asked = 0
         self.init_told: list[Individual] = []  # warm-start programs evaluated this epoch
+        # The best of this island's current lineage: a restart from the initial population
+        # forgets it, so the plateau that ends a fresh start is measured against that start's
+        # own progress (the run's best is the driver's, kept across restarts).
         self.best: Individual | None = None
         self.since_improvement = 0  # evaluations told since `best` last improved
 
@@ -126,7 +129,11 @@ class RegularizedEvolution:
         return evaluations > 0 and self.since_improvement >= evaluations
 
     def restart(self, from_best: bool) -> None:
-        """Replace the population: P copies of the best, or the initial population again."""
+        """Replace the population: P copies of the best, or the initial population again.
+
+        A fresh start also forgets the best: judged against the previous lineage's best, it
+        would plateau after `restart_plateau` evaluations unless it overtook that lineage
+        within them, and every later start would be cut that short."""
         self.epoch += 1
         self.population.clear()
         self.init_told = []
@@ -136,6 +143,7 @@ class RegularizedEvolution:
             self.init_asked = self.init_count
         else:
             self.init_asked = 0
+            self.best = None
 
     def _join(self, members: list[Individual]) -> None:
         self.population.extend(members)

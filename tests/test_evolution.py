@@ -92,6 +92,22 @@ def test_restart_from_initial_initialises_again():
     assert not evo.population and evo.ask(rng).op == "init"
 
 
+def test_a_fresh_start_plateaus_on_its_own_progress_not_the_previous_lineage():
+    """After a restart from the initial population the plateau counts evaluations since the
+    fresh start's own best improved: measured against the previous lineage's best, every
+    later start was cut off after `restart_plateau` evaluations."""
+    evo, rng = make(P=4), np.random.default_rng(6)
+    told(evo, evo.ask(rng), 0, fitness=1.0)
+    told(evo, evo.ask(rng), 1, fitness=5.0)  # the first lineage's best
+    evo.restart(from_best=False)
+    told(evo, evo.ask(rng), 2, fitness=1.0)  # the warm start again, far below 5.0
+    improving = [told(evo, evo.ask(rng), k, fitness=1.0 + k / 10) for k in range(3, 8)]
+    assert evo.best == improving[-1] and not evo.plateaued(1)
+    for k in range(8, 11):
+        told(evo, evo.ask(rng), k, fitness=0.0)
+    assert evo.plateaued(3) and not evo.plateaued(4)
+
+
 def test_state_restore_round_trip():
     evo, rng = make(P=4), np.random.default_rng(5)
     individuals = {}
