@@ -67,11 +67,10 @@ def write_panel(out: Path, run_dir: str | None, sample: int) -> list[Path]:
 
 def population_sample(run_dir: str, k: int) -> list[tuple[str, object]]:
     """k distinct finished programs of a search run, evenly spaced in rank (best first)."""
-    from optsearch.search.distill.funnel import top_distinct
     from optsearch.search.store import RunStore
     store = RunStore.open(run_dir, readonly=True)
     try:
-        rows = top_distinct(store, 10_000)
+        rows = store.ranked(evaluated_only=True)
     finally:
         store.close()
     picks = sorted({round(i) for i in np.linspace(0, len(rows) - 1, k)}) if rows else []
