@@ -9,8 +9,10 @@ import pytest
 
 from optsearch.cli.main import main
 from optsearch.evaluator.suites import resolve_suite
+from optsearch.primitives.reference import reference_text
 from optsearch.search.distill.funnel import stage_suite
-from scripts.bench.fidelity import ranks, spearman
+from optsearch.search.store import RunStore
+from scripts.bench.fidelity import population_sample, ranks, spearman
 
 
 def test_meta_suite_names_resolve_to_the_funnel_stages():
@@ -65,3 +67,23 @@ def test_ranks_share_ties_and_spearman_matches_the_definition():
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     assert spearman(x, y) == pytest.approx(1 - 6 * 4 / (5 * 24))
     assert np.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+
+
+def test_the_panel_samples_distinct_finished_programs_of_a_run_evenly_in_rank(tmp_path):
+    """`panel --run` reads a real run store: one program per structural hash, best first,
+    evenly spaced in rank (the first and the last always in)."""
+    names = ("adamw", "lion", "signum", "sgdm", "rmsprop")
+    store = RunStore.create(str(tmp_path / "run"), "")
+    with store.transaction():
+        for i, name in enumerate(names, start=1):
+            store.insert_candidate(id=i, island=0, epoch=0, parent_id=None, mutation="init",
+                                   detail="", program=reference_text(name),
+                                   structural_hash=f"h{i}", fingerprint=f"f{i}", status="ok",
+                                   source="evaluated", aggregate=float(i), proposed_at=0.0)
+        store.insert_candidate(id=6, island=0, epoch=0, parent_id=None, mutation="init",
+                               detail="", program=reference_text("lion"), structural_hash="h2",
+                               fingerprint="f2", status="ok", source="evaluated",
+                               aggregate=9.0, proposed_at=0.0)  # a twin of lion, scored higher
+    store.close()
+    sample = population_sample(str(tmp_path / "run"), 3)
+    assert [label for label, _ in sample] == ["search_c6", "search_c4", "search_c1"]
