@@ -4,7 +4,8 @@ A fixed panel of programs is scored twice: by the search fitness (the suite the 
 runs on, plain or step-size-swept) and by the meta-validation fitness (the same suite's
 tasks at 10x, the funnel's first stage). The figure is Spearman's rank correlation between
 the two, over the whole panel and among the programs the search would keep (search
-fitness >= --top). Selection happens at the top, so that second number is the one that
+fitness >= --top, or its upper --top-share of the panel: the suites' fitness scales differ,
+so a share compares them fairly). Selection happens at the top, so that second number is the one that
 says whether the search optimizes something that generalizes.
 
 The panel (written once by `panel`, then fixed):
@@ -170,15 +171,15 @@ def meta_fitness(rows) -> dict:
     return out
 
 
-def report(out: Path, top: float) -> None:
+def report(out: Path, top: float, top_share: float | None = None) -> None:
     """Markdown: rho between each search-fitness definition and meta-validation, per suite.
     A swept definition is paired twice: with the 10x fitness of the program as written, and
     with that of the program its sweep would store (the chosen step folded in)."""
     rows = _rows(out)
     meta = meta_fitness(rows)
     print("| suite | search fitness | meta-validated program | meta seeds | n | rho (all) "
-          "| n top | rho (top) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| top: fitness >= | n top | rho (top) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     definitions = sorted({(r["suite"], r["lr_sweep"], len(r["seeds"])) for r in rows
                           if r["kind"] == "search"})
     for suite, n_sweep, n_seeds in definitions:
@@ -192,34 +193,39 @@ def report(out: Path, top: float) -> None:
                      if (suite, target(r)) in meta]
             if pairs:
                 definition = "plain" if n_sweep == 1 else f"lr-swept N={n_sweep}"
-                _print_rho(suite, f"{definition}, {n_seeds} seeds", label, pairs, top)
+                _print_rho(suite, f"{definition}, {n_seeds} seeds", label, pairs,
+                           top, top_share)
     print_programs(rows, meta)
 
 
-def _print_rho(suite, definition, label, pairs, top) -> None:
+def _print_rho(suite, definition, label, pairs, top, top_share) -> None:
     x = np.array([p[0] for p in pairs])
     y = np.array([p[1][0] for p in pairs])
     meta_seeds = "/".join(map(str, sorted({len(p[1][1]) for p in pairs})))
+    if top_share is not None:
+        top = float(np.quantile(x, 1.0 - top_share))
     kept = x >= top
     print(f"| {suite} | {definition} | {label} | {meta_seeds} | {len(x)} | "
-          f"{spearman(x, y):.2f} | {int(kept.sum())} | {spearman(x[kept], y[kept]):.2f} |")
+          f"{spearman(x, y):.2f} | {top:.3g} | {int(kept.sum())} | "
+          f"{spearman(x[kept], y[kept]):.2f} |")
 
 
 def print_programs(rows, meta) -> None:
-    """Per program: every search-fitness definition's value and the meta-validation value."""
+    """Per program: every search-fitness definition's value, then each suite's
+    meta-validation value (one column per suite: each suite validates at its own 10x)."""
     columns = sorted({(r["suite"], r["lr_sweep"], len(r["seeds"])) for r in rows
                       if r["kind"] == "search"})
     value = {(r["suite"], r["lr_sweep"], len(r["seeds"]), r["program"]): r["aggregate"]
              for r in rows if r["kind"] == "search"}
-    names = [f"{s} N={n} K={k}" for s, n, k in columns]
-    print("\n| program | " + " | ".join(names) + " | meta |")
-    print("|---|" + "---|" * (len(columns) + 1))
+    suites = sorted({suite for suite, _ in meta})
+    names = [f"{s} N={n} K={k}" for s, n, k in columns] + [f"{s}@10" for s in suites]
+    print("\n| program | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
     for program in sorted({r["program"] for r in rows}):
         cells = [value.get((*c, program)) for c in columns]
-        metas = [meta.get((c[0], program)) for c in columns[:1]]
+        cells += [meta[(s, program)][0] if (s, program) in meta else None for s in suites]
         text = " | ".join("" if v is None else f"{v:.3f}" for v in cells)
-        m = "" if not metas or metas[0] is None else f"{metas[0][0]:.3f}"
-        print(f"| {program} | {text} | {m} |")
+        print(f"| {program} | {text} |")
 
 
 def main(argv=None) -> None:
@@ -235,6 +241,9 @@ def main(argv=None) -> None:
     p.add_argument("--lr-sweep", type=int, default=1)
     p.add_argument("--programs", default="*", help="meta/search: panel files matching this glob")
     p.add_argument("--top", type=float, default=1.5, help="report: the search keeps >= this")
+    p.add_argument("--top-share", type=float, default=None,
+                   help="report: the search keeps this upper share of each definition's panel "
+                        "(overrides --top)")
     args = p.parse_args(argv)
     out = Path(args.out)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -242,7 +251,7 @@ def main(argv=None) -> None:
         for path in write_panel(out, args.run, args.sample):
             print(path)
     elif args.command == "report":
-        report(out, args.top)
+        report(out, args.top, args.top_share)
     elif args.command == "fold":   # the folded programs of the swept rows, for meta-folded
         for r in _rows(out):
             if r["kind"] == "search" and r["lr_sweep"] > 1:
