@@ -87,3 +87,31 @@ def test_the_panel_samples_distinct_finished_programs_of_a_run_evenly_in_rank(tm
     store.close()
     sample = population_sample(str(tmp_path / "run"), 3)
     assert [label for label, _ in sample] == ["search_c6", "search_c4", "search_c1"]
+
+
+def _result(kind, suite, program, aggregate):
+    return {"program": program, "kind": kind, "suite": suite, "seeds": [0, 1], "lr_sweep": 1,
+            "lr_factor": 1.0, "aggregate": aggregate, "status": "ok",
+            "seed_aggregates": [aggregate, aggregate]}
+
+
+def test_the_report_validates_each_suite_on_its_own_10x_and_keeps_a_share_per_suite(
+        tmp_path, capsys):
+    """Each suite's programs are paired with that suite's meta-validation (never another
+    suite's), and --top-share keeps the same upper share of each suite whatever its scale."""
+    import json
+
+    from scripts.bench.fidelity import report
+
+    rows = []
+    for i in range(8):
+        p = f"p{i}"
+        rows += [_result("search", "a", p, 1.0 + i), _result("meta", "a", p, 1.0 + i),
+                 _result("search", "b", p, 100.0 + i), _result("meta", "b", p, 10.0 - i)]
+    (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    report(tmp_path, top=1.5, top_share=0.5)
+    lines = capsys.readouterr().out.splitlines()
+    by_suite = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in lines[2:4]}
+    assert by_suite["a"][5] == "1.00" and by_suite["b"][5] == "-1.00"   # rho (all)
+    assert by_suite["a"][7] == "4" and by_suite["b"][7] == "4"          # n top: half of each
+    assert "| p7 | 8.000 | 107.000 | 8.000 | 3.000 |" in lines       # each suite's own 10x

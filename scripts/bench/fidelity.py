@@ -195,7 +195,26 @@ def report(out: Path, top: float, top_share: float | None = None) -> None:
                 definition = "plain" if n_sweep == 1 else f"lr-swept N={n_sweep}"
                 _print_rho(suite, f"{definition}, {n_seeds} seeds", label, pairs,
                            top, top_share)
+    print_cross(rows, meta, top, top_share)
     print_programs(rows, meta)
+
+
+def print_cross(rows, meta, top, top_share) -> None:
+    """Rho of each suite's plain search fitness against every suite's meta-validation:
+    does one suite's search fitness predict another's 10x better than its own?"""
+    value = {(r["suite"], r["program"]): r["aggregate"] for r in rows
+             if r["kind"] == "search" and r["lr_sweep"] == 1}
+    searched = sorted({suite for suite, _ in value})
+    validated = sorted({suite for suite, _ in meta})
+    print("\n| plain search fitness on | meta-validated on | n | rho (all) "
+          "| top: fitness >= | n top | rho (top) |")
+    print("|---|---|---|---|---|---|---|")
+    for search_suite in searched:
+        for meta_suite in validated:
+            pairs = [(v, meta[(meta_suite, program)]) for (suite, program), v in value.items()
+                     if suite == search_suite and (meta_suite, program) in meta]
+            if pairs:
+                _print_rho(search_suite, None, meta_suite, pairs, top, top_share)
 
 
 def _print_rho(suite, definition, label, pairs, top, top_share) -> None:
@@ -205,7 +224,9 @@ def _print_rho(suite, definition, label, pairs, top, top_share) -> None:
     if top_share is not None:
         top = float(np.quantile(x, 1.0 - top_share))
     kept = x >= top
-    print(f"| {suite} | {definition} | {label} | {meta_seeds} | {len(x)} | "
+    lead = f"| {suite} | {label} |" if definition is None else \
+        f"| {suite} | {definition} | {label} | {meta_seeds} |"
+    print(f"{lead} {len(x)} | "
           f"{spearman(x, y):.2f} | {top:.3g} | {int(kept.sum())} | "
           f"{spearman(x[kept], y[kept]):.2f} |")
 
