@@ -1,12 +1,15 @@
 """How far is sign momentum from the warm start? Outcome classes of one-mutation children.
 
 Samples N children of a parent program with the search's own mutator (valid, structurally
-changed children: what the driver proposes) and classifies each one's live behaviour
+changed children: what the driver proposes), or N descendants --depth mutations away (each
+mutating the last, with no selection between: the odds that unguided steps bridge a gap
+such as Signum -> Lion), and classifies each one's live behaviour
 (search.outcome). The fraction that is sign momentum / sign descent bounds how many
 proposals a search needs before selection can act on such a program at all.
 
     .venv/bin/python -m scripts.research.mutation_odds --parent adamw --n 20000
     .venv/bin/python -m scripts.research.mutation_odds --replace-weight 0   # the paper's operators
+    .venv/bin/python -m scripts.research.mutation_odds --parent signum --depth 2
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from optsearch.search.mutation import Mutator
 from scripts.research.outcome import SIGN_ANY, classify, sign_based
 
 
-def sample(parent, n: int, seed: int, replace_weight: float = 1.0
+def sample(parent, n: int, seed: int, replace_weight: float = 1.0, depth: int = 1
            ) -> tuple[collections.Counter, dict]:
     rng = np.random.default_rng(seed)
     mutator = Mutator(MutationConfig(replace_weight=replace_weight))
     classes, examples = collections.Counter(), {}
     for _ in range(n):
-        child = mutator.mutate(parent, rng).child
+        child = parent
+        for _ in range(depth):
+            child = mutator.mutate(child, rng).child
         # the probe is cheap, the recogniser is not: only sign-based children need a class
         cls = classify(child).cls if sign_based(child) else "not sign-based"
         classes[cls] += 1
@@ -45,13 +50,17 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--replace-weight", type=float, default=MutationConfig.replace_weight,
                     help="weight of the 'replace' operator (0: the paper's three operators)")
+    ap.add_argument("--depth", type=int, default=1,
+                    help="successive mutations per descendant (no selection between them)")
     args = ap.parse_args(argv)
+    if args.depth < 1:
+        ap.error("--depth must be >= 1")
     from optsearch.primitives.printer import format_program
 
     t0 = time.time()
     classes, examples = sample(read_program(args.parent), args.n, args.seed,
-                                  args.replace_weight)
-    print(f"{args.n} one-mutation children of {args.parent}, replace weight "
+                               args.replace_weight, args.depth)
+    print(f"{args.n} descendants {args.depth} mutation(s) from {args.parent}, replace weight "
           f"{args.replace_weight:g} ({time.time() - t0:.0f} s):")
     for cls, count in classes.most_common():
         print(f"  {cls:16s} {count:6d}  {count / args.n:.2e}")
