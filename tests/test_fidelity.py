@@ -115,3 +115,15 @@ def test_the_report_validates_each_suite_on_its_own_10x_and_keeps_a_share_per_su
     assert by_suite["a"][5] == "1.00" and by_suite["b"][5] == "-1.00"   # rho (all)
     assert by_suite["a"][7] == "4" and by_suite["b"][7] == "4"          # n top: half of each
     assert "| p7 | 8.000 | 107.000 | 8.000 | 3.000 |" in lines       # each suite's own 10x
+
+
+def test_the_rho_interval_is_tight_for_a_monotone_panel_and_covers_zero_for_noise():
+    """The bootstrap interval is what decides a rho goal: a perfectly ordered panel gives
+    (1, 1); a panel of unrelated scores gives an interval that straddles zero."""
+    from scripts.bench.fidelity import spearman_interval
+
+    x = np.arange(20.0)
+    assert spearman_interval(x, 2 * x + 1) == pytest.approx((1.0, 1.0))
+    noise = np.random.default_rng(3).normal(size=20)
+    low, high = spearman_interval(x, noise)
+    assert low < 0 < high

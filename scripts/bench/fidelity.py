@@ -4,9 +4,10 @@ A fixed panel of programs is scored twice: by the search fitness (the suite the 
 runs on, plain or step-size-swept) and by the meta-validation fitness (the same suite's
 tasks at 10x, the funnel's first stage). The figure is Spearman's rank correlation between
 the two, over the whole panel and among the programs the search would keep (search
-fitness >= --top, or its upper --top-share of the panel: the suites' fitness scales differ,
-so a share compares them fairly). Selection happens at the top, so that second number is the one that
-says whether the search optimizes something that generalizes.
+fitness >= --top, or the upper --top-share of the panel: the suites' fitness scales differ,
+so a share compares them fairly), with a bootstrap interval. Selection happens at the top,
+so that second number is the one that says whether the search optimizes something that
+generalizes.
 
 The panel (written once by `panel`, then fixed):
   - the shipped references (primitives/programs/*.py) at step-size factors 1 and 16
@@ -155,6 +156,24 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def spearman_interval(x, y, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of Spearman's rho, resampling programs: a panel of
+    15-20 top programs leaves rho uncertain by several tenths, and a goal is only met if the
+    interval says so (resamples with a constant side are skipped)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        i = rng.integers(0, len(x), len(x))
+        rho = spearman(x[i], y[i])
+        if not np.isnan(rho):
+            values.append(rho)
+    if not values:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def meta_fitness(rows) -> dict:
     """(suite, program) -> (meta-validation fitness, seeds): the geometric mean of every
     scored seed's aggregate (0 when any seed failed)."""
@@ -178,8 +197,8 @@ def report(out: Path, top: float, top_share: float | None = None) -> None:
     rows = _rows(out)
     meta = meta_fitness(rows)
     print("| suite | search fitness | meta-validated program | meta seeds | n | rho (all) "
-          "| top: fitness >= | n top | rho (top) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| top: fitness >= | n top | rho (top) | 95% interval (top) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     definitions = sorted({(r["suite"], r["lr_sweep"], len(r["seeds"])) for r in rows
                           if r["kind"] == "search"})
     for suite, n_sweep, n_seeds in definitions:
@@ -207,8 +226,8 @@ def print_cross(rows, meta, top, top_share) -> None:
     searched = sorted({suite for suite, _ in value})
     validated = sorted({suite for suite, _ in meta})
     print("\n| plain search fitness on | meta-validated on | n | rho (all) "
-          "| top: fitness >= | n top | rho (top) |")
-    print("|---|---|---|---|---|---|---|")
+          "| top: fitness >= | n top | rho (top) | 95% interval (top) |")
+    print("|---|---|---|---|---|---|---|---|")
     for search_suite in searched:
         for meta_suite in validated:
             pairs = [(v, meta[(meta_suite, program)]) for (suite, program), v in value.items()
@@ -226,9 +245,10 @@ def _print_rho(suite, definition, label, pairs, top, top_share) -> None:
     kept = x >= top
     lead = f"| {suite} | {label} |" if definition is None else \
         f"| {suite} | {definition} | {label} | {meta_seeds} |"
+    low, high = spearman_interval(x[kept], y[kept])
     print(f"{lead} {len(x)} | "
           f"{spearman(x, y):.2f} | {top:.3g} | {int(kept.sum())} | "
-          f"{spearman(x[kept], y[kept]):.2f} |")
+          f"{spearman(x[kept], y[kept]):.2f} | {low:.2f} to {high:.2f} |")
 
 
 def print_programs(rows, meta) -> None:
