@@ -1,6 +1,7 @@
 """Meta-validation suite names (`S@10`, `S@100`), the evaluate CLI's bad-input contract, and
 the rank correlation the fidelity benchmark reports."""
 
+import json
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from optsearch.evaluator.suites import resolve_suite
 from optsearch.primitives.reference import reference_text
 from optsearch.search.distill.funnel import stage_suite
 from optsearch.search.store import RunStore
-from scripts.bench.fidelity import population_sample, ranks, spearman
+from scripts.bench.fidelity import population_sample, ranks, report, spearman, spearman_interval
 
 
 def test_meta_suite_names_resolve_to_the_funnel_stages():
@@ -99,10 +100,6 @@ def test_the_report_validates_each_suite_on_its_own_10x_and_keeps_a_share_per_su
         tmp_path, capsys):
     """Each suite's programs are paired with that suite's meta-validation (never another
     suite's), and --top-share keeps the same upper share of each suite whatever its scale."""
-    import json
-
-    from scripts.bench.fidelity import report
-
     rows = []
     for i in range(8):
         p = f"p{i}"
@@ -120,8 +117,6 @@ def test_the_report_validates_each_suite_on_its_own_10x_and_keeps_a_share_per_su
 def test_the_rho_interval_is_tight_for_a_monotone_panel_and_covers_zero_for_noise():
     """The bootstrap interval is what decides a rho goal: a perfectly ordered panel gives
     (1, 1); a panel of unrelated scores gives an interval that straddles zero."""
-    from scripts.bench.fidelity import spearman_interval
-
     x = np.arange(20.0)
     assert spearman_interval(x, 2 * x + 1) == pytest.approx((1.0, 1.0))
     noise = np.random.default_rng(3).normal(size=20)

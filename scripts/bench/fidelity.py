@@ -212,8 +212,9 @@ def report(out: Path, top: float, top_share: float | None = None) -> None:
                      if (suite, target(r)) in meta]
             if pairs:
                 definition = "plain" if n_sweep == 1 else f"lr-swept N={n_sweep}"
-                _print_rho(suite, f"{definition}, {n_seeds} seeds", label, pairs,
-                           top, top_share)
+                meta_seeds = "/".join(map(str, sorted({len(m[1]) for _, m in pairs})))
+                _print_rho(f"| {suite} | {definition}, {n_seeds} seeds | {label} | {meta_seeds} |",
+                           pairs, top, top_share)
     print_cross(rows, meta, top, top_share)
     print_programs(rows, meta)
 
@@ -233,18 +234,16 @@ def print_cross(rows, meta, top, top_share) -> None:
             pairs = [(v, meta[(meta_suite, program)]) for (suite, program), v in value.items()
                      if suite == search_suite and (meta_suite, program) in meta]
             if pairs:
-                _print_rho(search_suite, None, meta_suite, pairs, top, top_share)
+                _print_rho(f"| {search_suite} | {meta_suite} |", pairs, top, top_share)
 
 
-def _print_rho(suite, definition, label, pairs, top, top_share) -> None:
+def _print_rho(lead: str, pairs, top, top_share) -> None:
+    """One table row: `lead` (the row's label cells), then rho over all pairs and at the top."""
     x = np.array([p[0] for p in pairs])
     y = np.array([p[1][0] for p in pairs])
-    meta_seeds = "/".join(map(str, sorted({len(p[1][1]) for p in pairs})))
     if top_share is not None:
         top = float(np.quantile(x, 1.0 - top_share))
     kept = x >= top
-    lead = f"| {suite} | {label} |" if definition is None else \
-        f"| {suite} | {definition} | {label} | {meta_seeds} |"
     low, high = spearman_interval(x[kept], y[kept])
     print(f"{lead} {len(x)} | "
           f"{spearman(x, y):.2f} | {top:.3g} | {int(kept.sum())} | "
