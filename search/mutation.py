@@ -14,6 +14,13 @@ A constant in [0.5, 1) can also be jittered in `1 - c` ("ema", on by default,
 paper's operators, made because a CPU budget cannot afford the paper's ~50% of children
 whose beta was scaled past 1 (an exploding EMA).
 
+An insert that defines a new variable also splices it into one later read (`_splice`),
+preferring a read of one of its own arguments: `x -> f(x, ...)` on the way to one consumer.
+Structural hashing ignores dead code, so an unread new value would hash as its parent and be
+rejected; without the splice, half of all inserts could never propose a child. With it, one
+insert takes Signum's `sign(m)` to Lion's `sign(interp(g, m, c))` (BENCHMARKS.md, "Mutation
+odds"; `mutation.splice = false` restores the unspliced insert).
+
 Every choice draws from an injected `numpy.random.Generator`, so a run is reproducible from
 its seed. Operators only build type-plausible children from the pool table; `is_valid` (names
 defined before use, then `primitives.analysis.check`) is the judge, and the mutator retries
@@ -117,7 +124,7 @@ def _fresh_name(program: Program) -> str:
     return f"t{k}"
 
 
-def insert(program: Program, kinds, rng, names=POOL_NAMES):
+def insert(program: Program, kinds, rng, names=POOL_NAMES, splice: bool = True):
     index = int(rng.integers(len(program.statements) + 1))
     scope = _scope(program, kinds, index)
     op = _pick(rng, names)
@@ -127,13 +134,45 @@ def insert(program: Program, kinds, rng, names=POOL_NAMES):
         if not ok:
             return None, ""
         args.append(arg)
-    # A new variable adds a value for later mutations to use; an existing one (w, g, a slot,
-    # lr, a temporary) changes what downstream statements read -- both happen in the paper.
-    target = _fresh_name(program) if rng.random() < 0.5 else _pick(rng, list(scope))
+    # Overwriting an existing variable (w, g, a slot, lr, a temporary) changes what every later
+    # statement reads; a new variable is spliced into one later read (`_splice`), since a value
+    # nobody reads is dead code and the child would hash as its parent.
+    fresh = rng.random() < 0.5
+    target = _fresh_name(program) if fresh else _pick(rng, list(scope))
     stmt = Statement(target, op, tuple(args))
     statements = list(program.statements)
     statements.insert(index, stmt)
-    return program.replace_statements(statements), f"insert {index + 1}: {format_statement(stmt)}"
+    detail = f"insert {index + 1}: {format_statement(stmt)}"
+    if fresh and splice:
+        spliced = _splice(statements, index, rng)
+        if spliced is None:
+            return None, ""
+        detail += f", read by {spliced + 1}"
+    return program.replace_statements(statements), detail
+
+
+def _splice(statements: list, index: int, rng) -> int | None:
+    """Make statement `index`'s new value live: one later read of a variable becomes a read of
+    it. A read of one of its own arguments is preferred -- `x -> f(x, ...)` on the way to one
+    consumer, the step from Signum's `sign(m)` to Lion's `sign(interp(g, m, c))` -- else any
+    later read. Returns the rewired statement's index, or None if nothing later reads a name."""
+    new = statements[index]
+    reads, own = [], []
+    redefined = set()
+    for j in range(index + 1, len(statements)):
+        for pos, arg in enumerate(statements[j].args):
+            if isinstance(arg, str) and arg not in redefined:
+                reads.append((j, pos))
+                if arg in new.args:
+                    own.append((j, pos))
+        redefined.add(statements[j].target)
+    if not reads:
+        return None
+    j, pos = _pick(rng, own or reads)
+    stmt = statements[j]
+    statements[j] = Statement(stmt.target, stmt.op,
+                              stmt.args[:pos] + (new.target,) + stmt.args[pos + 1:])
+    return j
 
 
 def delete(program: Program, kinds, rng):
@@ -232,8 +271,10 @@ class Mutator:
             op = self._choose(ops, rng)
             if op == "modify":
                 child, detail = modify(parent, kinds, rng, ema=self.config.ema_jitter)
-            elif op in ("insert", "replace"):
-                child, detail = _APPLY[op](parent, kinds, rng, self.names)
+            elif op == "insert":
+                child, detail = insert(parent, kinds, rng, self.names, self.config.splice)
+            elif op == "replace":
+                child, detail = replace(parent, kinds, rng, self.names)
             else:
                 child, detail = _APPLY[op](parent, kinds, rng)
             if child is None or not _well_formed(child):
@@ -261,7 +302,8 @@ class Mutator:
         for _ in range(self.config.max_tries):
             if len(program.statements) > n_statements:
                 return program
-            child, _ = insert(program, infer_kinds(program).kinds, rng, self.names)
+            child, _ = insert(program, infer_kinds(program).kinds, rng, self.names,
+                              self.config.splice)
             if child is not None and is_valid(child) and structural_hash(child) != current_hash:
                 program, current_hash = child, structural_hash(child)
         raise MutationFailed(f"could not build a random program in {self.config.max_tries} tries")

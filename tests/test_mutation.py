@@ -207,3 +207,62 @@ def test_mutation_chains_stay_valid_and_round_trip(seed, steps, start):
         m = mutator.mutate(program, rng)
         assert not child_problems(program, m, max_statements=16)
         program = m.child
+
+
+def test_an_insert_into_a_new_variable_is_spliced_into_exactly_one_later_read():
+    # The rule: a new value nobody reads is dead code and would hash as its parent (a wasted
+    # attempt), so an insert that defines a new variable also rewires one later read to it;
+    # every other statement is left as it was.
+    rng, kinds = np.random.default_rng(11), infer_kinds(ADAMW).kinds
+    names = {s.target for s in ADAMW.statements} | set(ADAMW.params)
+    spliced = 0
+    for _ in range(400):
+        child, _ = insert(ADAMW, kinds, rng)
+        if child is None:
+            continue
+        index, new = next((i, s) for i, (s, t) in
+                          enumerate(zip(child.statements, (*ADAMW.statements, None))) if s != t)
+        if new.target in names:
+            continue
+        rest = child.statements[:index] + child.statements[index + 1:]
+        changed = [(a, b) for a, b in zip(ADAMW.statements, rest) if a != b]
+        assert len(changed) == 1, changed
+        (before, after), = changed
+        diff = [(x, y) for x, y in zip(before.args, after.args) if x != y]
+        assert len(diff) == 1 and diff[0][1] == new.target
+        spliced += 1
+    assert spliced > 50
+
+
+def test_one_insert_takes_signum_to_lion_form():
+    # Lion is Signum whose update reads a second interpolation of g and m: with the splice, a
+    # single insert proposes it (before it, two mutations with a dead intermediate).
+    signum = load_reference("signum")
+    rng, kinds = np.random.default_rng(12), infer_kinds(signum).kinds
+
+    def lion_form(child):
+        defs = {s.target: s for s in child.statements}
+        for s in child.statements:
+            inner = defs.get(s.args[0]) if s.op == "sign" and s.args else None
+            if (inner is not None and inner.op == "interp" and inner.target not in signum.params
+                    and {"g", "m"} <= set(inner.args[:2])):
+                return True
+        return False
+
+    for _ in range(30000):
+        child, _ = insert(signum, kinds, rng)
+        if child is not None and is_valid(child) and lion_form(child):
+            return
+    pytest.fail("no Lion-form child in 30000 inserts")
+
+
+def test_splice_false_restores_the_unspliced_insert():
+    # Without the splice a new variable is dead code, so every insert the mutator returns
+    # overwrites an existing variable (a new one would hash as the parent and be retried).
+    rng = np.random.default_rng(13)
+    names = {s.target for s in ADAMW.statements} | set(ADAMW.params)
+    mutator = Mutator(MutationConfig(splice=False, delete_weight=0, modify_weight=0,
+                                     replace_weight=0))
+    targets = {m.detail.split(": ")[1].split(" =")[0]
+               for m in (mutator.mutate(ADAMW, rng) for _ in range(200))}
+    assert targets <= names
