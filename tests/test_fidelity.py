@@ -9,11 +9,20 @@ import numpy as np
 import pytest
 
 from optsearch.cli.main import main
+from optsearch.evaluator.lr_sweep import with_lr_factor
 from optsearch.evaluator.suites import resolve_suite
-from optsearch.primitives.reference import reference_text
+from optsearch.primitives.printer import format_program
+from optsearch.primitives.reference import load_reference, reference_text
 from optsearch.search.distill.funnel import stage_suite
 from optsearch.search.store import RunStore
-from scripts.bench.fidelity import population_sample, ranks, report, spearman, spearman_interval
+from scripts.bench.fidelity import (
+    population_sample,
+    ranks,
+    report,
+    spearman,
+    spearman_interval,
+    write_panel,
+)
 
 
 def test_meta_suite_names_resolve_to_the_funnel_stages():
@@ -70,15 +79,13 @@ def test_ranks_share_ties_and_spearman_matches_the_definition():
     assert np.isnan(spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
 
 
-def test_the_panel_samples_distinct_finished_programs_of_a_run_evenly_in_rank(tmp_path):
-    """`panel --run` reads a real run store: one program per structural hash, best first,
-    evenly spaced in rank (the first and the last always in)."""
-    names = ("adamw", "lion", "signum", "sgdm", "rmsprop")
+def _small_run(tmp_path, texts=None) -> str:
+    texts = texts or [reference_text(n) for n in ("adamw", "lion", "signum", "sgdm", "rmsprop")]
     store = RunStore.create(str(tmp_path / "run"), "")
     with store.transaction():
-        for i, name in enumerate(names, start=1):
+        for i, text in enumerate(texts, start=1):
             store.insert_candidate(id=i, island=0, epoch=0, parent_id=None, mutation="init",
-                                   detail="", program=reference_text(name),
+                                   detail="", program=text,
                                    structural_hash=f"h{i}", fingerprint=f"f{i}", status="ok",
                                    source="evaluated", aggregate=float(i), proposed_at=0.0)
         store.insert_candidate(id=6, island=0, epoch=0, parent_id=None, mutation="init",
@@ -86,8 +93,29 @@ def test_the_panel_samples_distinct_finished_programs_of_a_run_evenly_in_rank(tm
                                fingerprint="f2", status="ok", source="evaluated",
                                aggregate=9.0, proposed_at=0.0)  # a twin of lion, scored higher
     store.close()
-    sample = population_sample(str(tmp_path / "run"), 3)
+    return str(tmp_path / "run")
+
+
+def test_the_panel_samples_distinct_finished_programs_of_a_run_evenly_in_rank(tmp_path):
+    """`panel --run` reads a real run store: one program per structural hash, best first,
+    evenly spaced in rank (the first and the last always in)."""
+    sample = population_sample(_small_run(tmp_path), 3)
     assert [label for label, _ in sample] == ["search_c6", "search_c4", "search_c1"]
+
+
+def test_extending_the_panel_appends_new_programs_and_never_renames_scored_ones(tmp_path):
+    """`panel --extend` keeps every existing file (its scores stay valid), numbers the run's
+    sample after them, and skips a program whose text the panel already holds."""
+    out = tmp_path / "bench"
+    first = write_panel(out, None, 0)
+    before = {p.name: p.read_text() for p in first}
+    # the run holds AdamW at x3 and x5 (new) and the panel's own AdamW and Lion (skipped)
+    new = [format_program(with_lr_factor(load_reference("adamw"), f)) for f in (3.0, 5.0)]
+    run = _small_run(tmp_path, [new[0], reference_text("lion"), new[1], before[first[0].name]])
+    added = write_panel(out, run, 5, extend=True)
+    assert {p.name: p.read_text() for p in first} == before
+    assert [p.name[:2] for p in added] == [f"{len(first)}", f"{len(first) + 1}"]
+    assert sorted(p.read_text() for p in added) == sorted(new)
 
 
 def _result(kind, suite, program, aggregate):

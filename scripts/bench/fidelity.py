@@ -21,6 +21,7 @@ Sub-commands (results are appended to OUT/results.jsonl, one line per evaluation
 program already scored with the same settings is skipped, so every step can be resumed):
 
   python -m scripts.bench.fidelity panel --run RUN_DIR      # writes OUT/panel/*.py
+  python -m scripts.bench.fidelity panel --run RUN_DIR --extend   # adds a run's sample
   python -m scripts.bench.fidelity meta --suite default --seeds 1 --first-seed 0
   python -m scripts.bench.fidelity search --suite default --lr-sweep 5
   python -m scripts.bench.fidelity report                    # markdown table of rho
@@ -50,19 +51,29 @@ WINNERS = Path(__file__).resolve().parents[1] / "research" / "winners"
 META_TIME_LIMIT_S = 3600.0    # the 10x suite on a loaded machine; a timeout is not a score
 
 
-def write_panel(out: Path, run_dir: str | None, sample: int) -> list[Path]:
-    """The panel's program files, named `NN_origin.py`, in a fixed order."""
-    programs = [(f"{name}_x{factor:g}", with_lr_factor(load_reference(name), factor))
-                for name in PANEL_REFERENCES for factor in REFERENCE_FACTORS]
-    programs += [(f"winner_{p.stem}", parse(p.read_text())) for p in sorted(WINNERS.glob("*.py"))]
+def write_panel(out: Path, run_dir: str | None, sample: int, extend: bool = False
+                ) -> list[Path]:
+    """The panel's program files, named `NN_origin.py`, in a fixed order. With `extend`, only
+    the run's sample is added after the files already there (a program whose text is already
+    in the panel is skipped), so the scores recorded so far stay valid."""
+    folder = out / "panel"
+    existing = panel(out) if extend else []
+    programs = [] if extend else [
+        (f"{name}_x{factor:g}", with_lr_factor(load_reference(name), factor))
+        for name in PANEL_REFERENCES for factor in REFERENCE_FACTORS]
+    programs += [] if extend else [(f"winner_{p.stem}", parse(p.read_text()))
+                                   for p in sorted(WINNERS.glob("*.py"))]
     if run_dir:
         programs += population_sample(run_dir, sample)
-    folder = out / "panel"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, (name, program) in enumerate(programs):
-        path = folder / f"{i:02d}_{name}.py"
-        path.write_text(format_program(program))
+    texts, paths = {p.read_text() for p in existing}, []
+    for name, program in programs:
+        text = format_program(program)
+        if text in texts:
+            continue
+        texts.add(text)
+        path = folder / f"{len(existing) + len(paths):02d}_{name}.py"
+        path.write_text(text)
         paths.append(path)
     return paths
 
@@ -275,6 +286,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=OUT)
     p.add_argument("--run", default=None, help="panel: run directory to sample")
     p.add_argument("--sample", type=int, default=10, help="panel: programs from --run")
+    p.add_argument("--extend", action="store_true",
+                   help="panel: add --run's sample to the existing panel (scores are kept)")
     p.add_argument("--suite", default="default")
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--first-seed", type=int, default=0)
@@ -288,7 +301,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.command == "panel":
-        for path in write_panel(out, args.run, args.sample):
+        for path in write_panel(out, args.run, args.sample, args.extend):
             print(path)
     elif args.command == "report":
         report(out, args.top, args.top_share)
