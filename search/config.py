@@ -68,9 +68,10 @@ class MutationConfig:
     # Constants in [0.5, 1) may also be modified as c -> 1 - (1 - c) * 2^N(0,1) (interp weights
     # keep their memory scale sensible); False gives the paper's three modify kinds only.
     ema_jitter: bool = True
-    # An insert into a new variable rewires one later read to it (search/mutation.py); False
-    # leaves the new value unread, so such an insert never yields a structurally new child.
-    splice: bool = True
+    # An insert into a new variable rewires one later read to it (search/mutation.py). Off:
+    # the new value is unread, so such an insert never yields a child; on recovered Lion less
+    # often (measured: docs/research/2026-12-07-splice-and-wider-panel.md).
+    splice: bool = False
     # The functions inserts and replacements draw from (primitives.pool.POOLS): "default" (the
     # whole table) or "paper" (the Lion paper's pool: no per-tensor mean).
     pool: str = "default"

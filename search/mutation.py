@@ -14,12 +14,12 @@ A constant in [0.5, 1) can also be jittered in `1 - c` ("ema", on by default,
 paper's operators, made because a CPU budget cannot afford the paper's ~50% of children
 whose beta was scaled past 1 (an exploding EMA).
 
-An insert that defines a new variable also splices it into one later read (`_splice`),
-preferring a read of one of its own arguments: `x -> f(x, ...)` on the way to one consumer.
-Structural hashing ignores dead code, so an unread new value would hash as its parent and be
-rejected; without the splice, half of all inserts could never propose a child. With it, one
-insert takes Signum's `sign(m)` to Lion's `sign(interp(g, m, c))` (BENCHMARKS.md, "Mutation
-odds"; `mutation.splice = false` restores the unspliced insert).
+Half of all inserts define a new variable, which nothing reads: structural hashing ignores
+dead code, so such a child hashes as its parent and is retried. `mutation.splice = true`
+rewires one later read to the new value (`_splice`), preferring a read of one of its own
+arguments -- `x -> f(x, ...)` on the way to one consumer, one insert from Signum's `sign(m)`
+to Lion's `sign(interp(g, m, c))`. It is off by default: with it, target-mode searches
+recovered Lion less often and grew long programs of live filler (BENCHMARKS.md, "Recovery").
 
 Every choice draws from an injected `numpy.random.Generator`, so a run is reproducible from
 its seed. Operators only build type-plausible children from the pool table; `is_valid` (names
@@ -124,7 +124,7 @@ def _fresh_name(program: Program) -> str:
     return f"t{k}"
 
 
-def insert(program: Program, kinds, rng, names=POOL_NAMES, splice: bool = True):
+def insert(program: Program, kinds, rng, names=POOL_NAMES, splice: bool = False):
     index = int(rng.integers(len(program.statements) + 1))
     scope = _scope(program, kinds, index)
     op = _pick(rng, names)
@@ -135,8 +135,7 @@ def insert(program: Program, kinds, rng, names=POOL_NAMES, splice: bool = True):
             return None, ""
         args.append(arg)
     # Overwriting an existing variable (w, g, a slot, lr, a temporary) changes what every later
-    # statement reads; a new variable is spliced into one later read (`_splice`), since a value
-    # nobody reads is dead code and the child would hash as its parent.
+    # statement reads; a new variable is dead code unless `splice` makes one later read use it.
     fresh = rng.random() < 0.5
     target = _fresh_name(program) if fresh else _pick(rng, list(scope))
     stmt = Statement(target, op, tuple(args))

@@ -210,14 +210,14 @@ def test_mutation_chains_stay_valid_and_round_trip(seed, steps, start):
 
 
 def test_an_insert_into_a_new_variable_is_spliced_into_exactly_one_later_read():
-    # The rule: a new value nobody reads is dead code and would hash as its parent (a wasted
-    # attempt), so an insert that defines a new variable also rewires one later read to it;
+    # The rule (with `splice`): a new value nobody reads is dead code and would hash as its
+    # parent, so an insert that defines a new variable also rewires one later read to it;
     # every other statement is left as it was.
     rng, kinds = np.random.default_rng(11), infer_kinds(ADAMW).kinds
     names = {s.target for s in ADAMW.statements} | set(ADAMW.params)
     spliced = 0
     for _ in range(400):
-        child, _ = insert(ADAMW, kinds, rng)
+        child, _ = insert(ADAMW, kinds, rng, splice=True)
         if child is None:
             continue
         index, new = next((i, s) for i, (s, t) in
@@ -250,19 +250,23 @@ def test_one_insert_takes_signum_to_lion_form():
         return False
 
     for _ in range(30000):
-        child, _ = insert(signum, kinds, rng)
+        child, _ = insert(signum, kinds, rng, splice=True)
         if child is not None and is_valid(child) and lion_form(child):
             return
     pytest.fail("no Lion-form child in 30000 inserts")
 
 
-def test_splice_false_restores_the_unspliced_insert():
-    # Without the splice a new variable is dead code, so every insert the mutator returns
-    # overwrites an existing variable (a new one would hash as the parent and be retried).
-    rng = np.random.default_rng(13)
+def test_without_the_splice_every_insert_the_mutator_returns_overwrites_a_variable():
+    # The default (`mutation.splice = false`): a new variable is dead code, so it would hash as
+    # the parent and be retried; with the splice, inserts into new variables do come back.
     names = {s.target for s in ADAMW.statements} | set(ADAMW.params)
-    mutator = Mutator(MutationConfig(splice=False, delete_weight=0, modify_weight=0,
-                                     replace_weight=0))
-    targets = {m.detail.split(": ")[1].split(" =")[0]
-               for m in (mutator.mutate(ADAMW, rng) for _ in range(200))}
-    assert targets <= names
+
+    def targets(splice):
+        rng = np.random.default_rng(13)
+        mutator = Mutator(MutationConfig(splice=splice, delete_weight=0, modify_weight=0,
+                                         replace_weight=0))
+        return {m.detail.split(": ")[1].split(" =")[0]
+                for m in (mutator.mutate(ADAMW, rng) for _ in range(200))}
+
+    assert targets(False) <= names
+    assert targets(True) - names

@@ -15,8 +15,8 @@ from the AdamW warm start with a budget of evaluations, in one of eight variants
                 the whole budget;
   restart_initial -- the default, but a plateaued population starts again from the warm
                 start (`search.restart_from = "initial"`) instead of from its own best;
-  no_splice  -- the default, but an insert into a new variable leaves it unread
-                (`mutation.splice = false`): such an insert never proposes a child;
+  splice     -- the default, but an insert into a new variable is spliced into one later
+                read (`mutation.splice = true`; off, such an insert never proposes a child);
   long_stream -- the default on a LONG_STREAM_STEPS-step stream (`evaluation.target_steps`;
                 the criterion still judges on the default stream): an undecayed sum and
                 Lion's EMA (beta2 0.99, memory ~100 steps) differ little over 100 steps.
@@ -70,7 +70,7 @@ CRITERION_VERSION = "simplify+clip+gd+fit2+post-ablation-exact+zero-slot+saturat
 HELD_OUT_TOLERANCE = 0.10
 EQUIVALENT_TOLERANCE = 0.02  # the diagnostic column: simplified winner vs target, held out
 VARIANTS = ("default", "refine", "paper_ops", "random", "islands", "restart_initial",
-            "long_stream", "no_splice")
+            "long_stream", "splice")
 REFINE_EVERY = 500
 ISLANDS = 4
 LONG_STREAM_STEPS = 300
@@ -127,8 +127,8 @@ def configure(spec: str, variant: str, seed: int, budget: int) -> tuple[Config, 
         config.mutation.replace_weight = 0.0
     if variant == "islands":
         config.search.islands = ISLANDS
-    if variant == "no_splice":
-        config.mutation.splice = False
+    if variant == "splice":
+        config.mutation.splice = True
     if variant == "restart_initial":
         config.search.restart_from = "initial"
     if variant == "long_stream":
