@@ -10,6 +10,7 @@ proposals a search needs before selection can act on such a program at all.
     .venv/bin/python -m scripts.research.mutation_odds --parent adamw --n 20000
     .venv/bin/python -m scripts.research.mutation_odds --replace-weight 0   # the paper's operators
     .venv/bin/python -m scripts.research.mutation_odds --parent signum --depth 2
+    .venv/bin/python -m scripts.research.mutation_odds --parent signum --splice
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from optsearch.search.mutation import Mutator
 from scripts.research.outcome import SIGN_ANY, classify, sign_based
 
 
-def sample(parent, n: int, seed: int, replace_weight: float = 1.0, depth: int = 1
-           ) -> tuple[collections.Counter, dict]:
+def sample(parent, n: int, seed: int, replace_weight: float = 1.0, depth: int = 1,
+           splice: bool = False) -> tuple[collections.Counter, dict]:
     rng = np.random.default_rng(seed)
-    mutator = Mutator(MutationConfig(replace_weight=replace_weight))
+    mutator = Mutator(MutationConfig(replace_weight=replace_weight, splice=splice))
     classes, examples = collections.Counter(), {}
     for _ in range(n):
         child = parent
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
                     help="weight of the 'replace' operator (0: the paper's three operators)")
     ap.add_argument("--depth", type=int, default=1,
                     help="successive mutations per descendant (no selection between them)")
+    ap.add_argument("--splice", action="store_true",
+                    help="splice inserts into new variables (mutation.splice = true)")
     args = ap.parse_args(argv)
     if args.depth < 1:
         ap.error("--depth must be >= 1")
@@ -59,7 +62,7 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     classes, examples = sample(read_program(args.parent), args.n, args.seed,
-                               args.replace_weight, args.depth)
+                               args.replace_weight, args.depth, args.splice)
     print(f"{args.n} descendants {args.depth} mutation(s) from {args.parent}, replace weight "
           f"{args.replace_weight:g} ({time.time() - t0:.0f} s):")
     for cls, count in classes.most_common():
