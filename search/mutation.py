@@ -236,9 +236,6 @@ def replace(program: Program, kinds, rng, names=POOL_NAMES):
             f"replace {index + 1}: {format_statement(stmt)} -> {format_statement(new)}")
 
 
-_APPLY = {"insert": insert, "delete": delete, "modify": modify, "replace": replace}
-
-
 class Mutator:
     def __init__(self, config: MutationConfig | None = None):
         self.config = config or MutationConfig()
@@ -275,7 +272,7 @@ class Mutator:
             elif op == "replace":
                 child, detail = replace(parent, kinds, rng, self.names)
             else:
-                child, detail = _APPLY[op](parent, kinds, rng)
+                child, detail = delete(parent, kinds, rng)
             if child is None or not _well_formed(child):
                 invalid += 1
                 continue

@@ -58,11 +58,7 @@ def write_panel(out: Path, run_dir: str | None, sample: int, extend: bool = Fals
     in the panel is skipped), so the scores recorded so far stay valid."""
     folder = out / "panel"
     existing = panel(out) if extend else []
-    programs = [] if extend else [
-        (f"{name}_x{factor:g}", with_lr_factor(load_reference(name), factor))
-        for name in PANEL_REFERENCES for factor in REFERENCE_FACTORS]
-    programs += [] if extend else [(f"winner_{p.stem}", parse(p.read_text()))
-                                   for p in sorted(WINNERS.glob("*.py"))]
+    programs = [] if extend else fixed_programs()
     if run_dir:
         programs += population_sample(run_dir, sample)
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,6 +72,14 @@ def write_panel(out: Path, run_dir: str | None, sample: int, extend: bool = Fals
         path.write_text(text)
         paths.append(path)
     return paths
+
+
+def fixed_programs() -> list[tuple[str, object]]:
+    """The panel's part that no run chooses: the references at each step factor, the winners."""
+    programs = [(f"{name}_x{factor:g}", with_lr_factor(load_reference(name), factor))
+                for name in PANEL_REFERENCES for factor in REFERENCE_FACTORS]
+    return programs + [(f"winner_{p.stem}", parse(p.read_text()))
+                       for p in sorted(WINNERS.glob("*.py"))]
 
 
 def population_sample(run_dir: str, k: int) -> list[tuple[str, object]]:
