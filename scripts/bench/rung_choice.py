@@ -79,23 +79,99 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def judge(member_fitness, member_rungs, full, rungs, quantile: float) -> dict:
-    """The driver's hurdle on these rung scores, and what it costs and saves."""
+def stage_hurdle(member_fitness, member_rungs, quantile: float) -> float | None:
+    """The driver's hurdle: the quantile of the rung scores of members with a fitness."""
     scores = [r[1] for f, r in zip(member_fitness, member_rungs)
               if r[0] == "ok" and math.isfinite(f)]
-    hurdle = float(np.quantile(scores, quantile, method="lower")) if scores else None
+    return float(np.quantile(scores, quantile, method="lower")) if scores else None
+
+
+def judge(member_fitness, full, stages) -> dict:
+    """The driver's hurdles on these rung scores, and what they cost and save.
+
+    stages: [(member_rungs, child_rungs, quantile), ...], cheapest first; a child goes on to
+    the next stage (and after the last, to its full training) only if it clears each hurdle.
+    One stage is the driver's single rung; two are a cascade (AutoML-Zero's several hurdles).
+    """
     top_quartile = float(np.quantile([f for f in member_fitness if math.isfinite(f)], 0.75))
-    passed = [clears(r[0], r[1], hurdle) for r in rungs]
+    alive, seconds_on, hurdles = [True] * len(full), 0.0, []
+    for member_rungs, rungs, quantile in stages:
+        hurdles.append(stage_hurdle(member_fitness, member_rungs, quantile))
+        seconds_on += sum(r[2] for r, a in zip(rungs, alive) if a)
+        alive = [a and clears(r[0], r[1], hurdles[-1]) for r, a in zip(rungs, alive)]
+    seconds_on += sum(f[2] for f, a in zip(full, alive) if a)
     top = [i for i, f in enumerate(full) if f[0] == "ok" and f[1] >= top_quartile]
-    stopped = [i for i in top if not passed[i]]
-    seconds_off = sum(f[2] for f in full)
-    seconds_on = sum(r[2] for r in rungs) + sum(f[2] for f, p in zip(full, passed) if p)
-    return {"hurdle": hurdle, "top_quartile_fitness": top_quartile,
-            "pass_rate": sum(passed) / len(passed),
+    stopped = [i for i in top if not alive[i]]
+    return {"hurdles": hurdles, "top_quartile_fitness": top_quartile,
+            "pass_rate": sum(alive) / len(alive),
             "top_quartile_children": len(top), "top_quartile_stopped": len(stopped),
             "of_top_quartile": len(stopped) / max(len(top), 1),
-            "of_children": len(stopped) / len(passed),
-            "screening_gain": seconds_off / seconds_on}
+            "of_children": len(stopped) / len(alive),
+            "screening_gain": sum(f[2] for f in full) / seconds_on}
+
+
+def single_rungs(member_fitness, full, rungs_by_fraction, quantiles) -> dict:
+    """One rung, each fraction and hurdle quantile: the driver as it is."""
+    out = {}
+    for fraction, (member_rungs, rungs) in rungs_by_fraction.items():
+        both = [i for i in range(len(full)) if full[i][0] == rungs[i][0] == "ok"]
+        entry = {"spearman_rung_full": spearman([rungs[i][1] for i in both],
+                                                [full[i][1] for i in both]),
+                 "rung_failed_full_ok": sum(r[0] != "ok" and f[0] == "ok"
+                                            for r, f in zip(rungs, full)),
+                 "by_quantile": {str(q): judge(member_fitness, full,
+                                               [(member_rungs, rungs, q)])
+                                 for q in quantiles},
+                 "member_rungs": member_rungs, "rungs": rungs}
+        out[str(fraction)] = entry
+        for q, j in entry["by_quantile"].items():
+            print(f"rung {fraction:g}, quantile {q}: {_summary(j)}, "
+                  f"Spearman {_fmt(entry['spearman_rung_full'])}", flush=True)
+    return out
+
+
+def cascades(member_fitness, full, rungs_by_fraction, first_quantiles, quantiles) -> dict:
+    """Two rungs in a row (every pair of fractions, cheaper first): a lenient hurdle on the
+    cheap rung, then the second rung's hurdle, computed from the same measured runs."""
+    out, fractions = {}, sorted(rungs_by_fraction)
+    for i, fa in enumerate(fractions):
+        for fb in fractions[i + 1:]:
+            for qa in first_quantiles:
+                for qb in quantiles:
+                    stages = [(*rungs_by_fraction[fa], qa), (*rungs_by_fraction[fb], qb)]
+                    key = f"{fa:g}@{qa:g}+{fb:g}@{qb:g}"
+                    out[key] = judge(member_fitness, full, stages)
+                    print(f"cascade {key}: {_summary(out[key])}", flush=True)
+    return out
+
+
+def repeat_check(member_fitness, full, member_repeat, repeat) -> dict:
+    """The full evaluation's own cost of being wrong: children in the members' top quartile
+    on the search's seeds that a second full training on fresh seeds places below the
+    members' top quartile on those seeds (each quartile from the members' own scores on the
+    same seeds). No screen judged against the first training can be expected to agree with
+    it better than a second training does."""
+    first_q = float(np.quantile([f for f in member_fitness if math.isfinite(f)], 0.75))
+    second_q = float(np.quantile([r[1] for r in member_repeat if r[0] == "ok"], 0.75))
+    top = [i for i, f in enumerate(full) if f[0] == "ok" and f[1] >= first_q]
+    lost = [i for i in top if not (repeat[i][0] == "ok" and repeat[i][1] >= second_q)]
+    both = [i for i in range(len(full)) if full[i][0] == repeat[i][0] == "ok"]
+    return {"top_quartile_first": first_q, "top_quartile_second": second_q,
+            "top_quartile_children": len(top), "not_top_on_fresh_seeds": len(lost),
+            "of_top_quartile": len(lost) / max(len(top), 1),
+            "spearman_first_second": spearman([full[i][1] for i in both],
+                                              [repeat[i][1] for i in both]),
+            "member_repeat": member_repeat, "repeat": repeat}
+
+
+def _summary(j: dict) -> str:
+    return (f"stopped {j['top_quartile_stopped']} of {j['top_quartile_children']} "
+            f"top-quartile children, pass rate {j['pass_rate']:.1%}, "
+            f"screening gain {j['screening_gain']:.2f}x")
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
 
 
 def main(argv=None) -> int:
@@ -103,38 +179,40 @@ def main(argv=None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--fractions", default="0.125,0.25,0.5")
     ap.add_argument("--quantiles", default="0.25,0.5")
+    ap.add_argument("--cascade-quantiles", default="",
+                    help="hurdle quantiles of the cheaper rung in two-rung cascades "
+                         "(e.g. 0,0.1,0.25); empty: no cascades")
+    ap.add_argument("--repeat", action="store_true",
+                    help="also train every child and member in full on fresh seeds")
     ap.add_argument("--children", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1, help="seed of the children's draw")
     ap.add_argument("--out", help="JSON report (default: none)")
     args = ap.parse_args(argv)
-    fractions = [float(x) for x in args.fractions.split(",")]
-    quantiles = [float(x) for x in args.quantiles.split(",")]
     members, member_fitness, children = population(args.run_dir, args.children, args.seed)
     print(f"{len(members)} members, {len(children)} children", flush=True)
     evaluation = load(os.path.join(args.run_dir, "config.toml")).evaluation
     seeds = tuple(range(evaluation.seeds))
-    report = {"args": vars(args), "members": len(members), "children": len(children),
-              "by_fraction": {}}
+    report = {"args": vars(args), "members": len(members), "children": len(children)}
     full = timed(SerialBackend(evaluation.suite, seeds), children, rung=False)
     report["full"] = full
     print(f"full: {sum(f[2] for f in full):.0f} s for {len(full)} children", flush=True)
-    for fraction in fractions:
+    rungs_by_fraction = {}
+    for fraction in _floats(args.fractions):
         backend = SerialBackend(evaluation.suite, seeds, rung_fraction=fraction)
-        member_rungs, rungs = timed(backend, members, True), timed(backend, children, True)
-        both = [i for i in range(len(full)) if full[i][0] == rungs[i][0] == "ok"]
-        entry = {"spearman_rung_full": spearman([rungs[i][1] for i in both],
-                                                [full[i][1] for i in both]),
-                 "rung_failed_full_ok": sum(r[0] != "ok" and f[0] == "ok"
-                                            for r, f in zip(rungs, full)),
-                 "by_quantile": {str(q): judge(member_fitness, member_rungs, full, rungs, q)
-                                 for q in quantiles},
-                 "member_rungs": member_rungs, "rungs": rungs}
-        report["by_fraction"][str(fraction)] = entry
-        for q, j in entry["by_quantile"].items():
-            print(f"rung {fraction:g}, quantile {q}: stopped {j['top_quartile_stopped']} of "
-                  f"{j['top_quartile_children']} top-quartile children, pass rate "
-                  f"{j['pass_rate']:.1%}, screening gain {j['screening_gain']:.2f}x, "
-                  f"Spearman {_fmt(entry['spearman_rung_full'])}", flush=True)
+        rungs_by_fraction[fraction] = (timed(backend, members, True),
+                                       timed(backend, children, True))
+    report["by_fraction"] = single_rungs(member_fitness, full, rungs_by_fraction,
+                                         _floats(args.quantiles))
+    report["cascades"] = cascades(member_fitness, full, rungs_by_fraction,
+                                  _floats(args.cascade_quantiles), _floats(args.quantiles))
+    if args.repeat:
+        fresh = SerialBackend(evaluation.suite, tuple(s + len(seeds) for s in seeds))
+        report["repeat"] = repeat_check(member_fitness, full, timed(fresh, members, False),
+                                        timed(fresh, children, False))
+        r = report["repeat"]
+        print(f"fresh seeds: {r['not_top_on_fresh_seeds']} of {r['top_quartile_children']} "
+              f"top-quartile children fall below the top quartile; Spearman first/second "
+              f"{_fmt(r['spearman_first_second'])}", flush=True)
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(report, fh, indent=1)
