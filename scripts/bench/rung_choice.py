@@ -2,7 +2,8 @@
 population.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m scripts.bench.rung_choice RUN_DIR \
-        [--fractions 0.125,0.25,0.5] [--quantiles 0.25,0.5] [--children 200] [--seed 1]
+        [--fractions 0.125,0.25,0.5] [--quantiles 0.25,0.5] [--cascade-quantiles 0,0.1]
+        [--repeat] [--children 200] [--seed 1] [--out FILE]
 
 RUN_DIR is a finished search run (hurdles on or off; it is copied, never changed). From its first
 island's population, `--children` new children are drawn as the search draws them
@@ -19,7 +20,12 @@ hurdle quantile (the driver's rule: the quantile of the members' rung scores):
     seconds of these very children -- the programs screened per minute, hurdles on / off,
     that the search would get from this population, without the driver's own overhead;
   * Spearman rank correlation of rung and full scores over the children that finish both.
-Writes a JSON report with every child's scores and seconds (`--out`).
+With `--cascade-quantiles`, the same for two rungs in a row (every pair of fractions, the
+cheaper first with each of these quantiles), from the same measured runs. With `--repeat`,
+every child and member is trained in full again on fresh seeds: how many top-quartile
+children a second full training places below the top quartile is the floor of the cost of
+being wrong (no screen can agree with the first training better than a second one does).
+Writes a JSON report with every child's program, scores and seconds (`--out`).
 """
 
 from __future__ import annotations
@@ -192,7 +198,9 @@ def main(argv=None) -> int:
     print(f"{len(members)} members, {len(children)} children", flush=True)
     evaluation = load(os.path.join(args.run_dir, "config.toml")).evaluation
     seeds = tuple(range(evaluation.seeds))
-    report = {"args": vars(args), "members": len(members), "children": len(children)}
+    report = {"args": vars(args), "members": len(members), "children": len(children),
+              "member_programs": members, "member_fitness": member_fitness,
+              "child_programs": children}
     full = timed(SerialBackend(evaluation.suite, seeds), children, rung=False)
     report["full"] = full
     print(f"full: {sum(f[2] for f in full):.0f} s for {len(full)} children", flush=True)
