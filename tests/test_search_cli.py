@@ -138,17 +138,23 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
 
 
 @pytest.mark.integration
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, config_file):
-    run_dir = str(tmp_path / "run")
-    # 0.2 s per evaluation: the interrupt lands mid-search even when a loaded machine starves
-    # this test process (at 0.03 s the whole search can end before the signal is sent).
-    proc = spawn_search(config_file, run_dir, delay=0.2)
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    """Rule: Ctrl-C ends a search with status 130 and the resume command, no traceback, and
+    the resumed run goes on to its budget."""
+    run_dir, config_file = str(tmp_path / "run"), tmp_path / "endless.toml"
+    # A budget the search cannot reach before the signal, however long a loaded machine
+    # starves this test process (with budget 60 the whole search once ended first, and the
+    # signal found no process); the resume then sets the budget it runs to.
+    config_file.write_text(small_config_toml(budget=10**6, seed=11))
+    proc = spawn_search(str(config_file), run_dir, delay=0.2)
     wait_for(run_dir, 5, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and f"optsearch resume {run_dir}" in err
     assert "Traceback" not in err
-    assert main(["resume", run_dir, "--quiet"]) == 0
+    stopped_at = count_evaluated(run_dir)
+    assert 5 <= stopped_at < 60
+    assert main(["resume", run_dir, "--budget", "60", "--quiet"]) == 0
     assert count_evaluated(run_dir) == 60
 
 
