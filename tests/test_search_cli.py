@@ -40,10 +40,20 @@ def count_evaluated(run_dir):
 
 
 def spawn_search(config_file, run_dir, delay=0.03):
+    """The search as a user starts it in a terminal: with SIGINT's default action even when
+    this test process ignores SIGINT (a background job of a non-interactive shell does, and
+    a child inherits an ignored signal, so Ctrl-C would never reach it)."""
     cmd = [sys.executable, "-m", "optsearch.cli.main", "search", "--config", config_file, "--out",
            run_dir, "--quiet", "--fake-delay", str(delay)]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # reset to default in the child
+    try:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def wait_for(run_dir, evaluated, proc, timeout=60):
@@ -143,8 +153,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     the resumed run goes on to its budget."""
     run_dir, config_file = str(tmp_path / "run"), tmp_path / "endless.toml"
     # A budget the search cannot reach before the signal, however long a loaded machine
-    # starves this test process (with budget 60 the whole search once ended first, and the
-    # signal found no process); the resume then sets the budget it runs to.
+    # starves this test process; the resume then sets the budget it runs to.
     config_file.write_text(small_config_toml(budget=10**6, seed=11))
     proc = spawn_search(str(config_file), run_dir, delay=0.2)
     wait_for(run_dir, 5, proc)
