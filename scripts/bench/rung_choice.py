@@ -92,6 +92,11 @@ def stage_hurdle(member_fitness, member_rungs, quantile: float) -> float | None:
     return float(np.quantile(scores, quantile, method="lower")) if scores else None
 
 
+def top_quartile(member_fitness) -> float:
+    """The members' top-quartile fitness: what a child must reach in full to matter."""
+    return float(np.quantile([f for f in member_fitness if math.isfinite(f)], 0.75))
+
+
 def judge(member_fitness, full, stages) -> dict:
     """The driver's hurdles on these rung scores, and what they cost and save.
 
@@ -99,16 +104,16 @@ def judge(member_fitness, full, stages) -> dict:
     the next stage (and after the last, to its full training) only if it clears each hurdle.
     One stage is the driver's single rung; two are a cascade (AutoML-Zero's several hurdles).
     """
-    top_quartile = float(np.quantile([f for f in member_fitness if math.isfinite(f)], 0.75))
+    quartile = top_quartile(member_fitness)
     alive, seconds_on, hurdles = [True] * len(full), 0.0, []
     for member_rungs, rungs, quantile in stages:
         hurdles.append(stage_hurdle(member_fitness, member_rungs, quantile))
         seconds_on += sum(r[2] for r, a in zip(rungs, alive) if a)
         alive = [a and clears(r[0], r[1], hurdles[-1]) for r, a in zip(rungs, alive)]
     seconds_on += sum(f[2] for f, a in zip(full, alive) if a)
-    top = [i for i, f in enumerate(full) if f[0] == "ok" and f[1] >= top_quartile]
+    top = [i for i, f in enumerate(full) if f[0] == "ok" and f[1] >= quartile]
     stopped = [i for i in top if not alive[i]]
-    return {"hurdles": hurdles, "top_quartile_fitness": top_quartile,
+    return {"hurdles": hurdles, "top_quartile_fitness": quartile,
             "pass_rate": sum(alive) / len(alive),
             "top_quartile_children": len(top), "top_quartile_stopped": len(stopped),
             "of_top_quartile": len(stopped) / max(len(top), 1),
@@ -157,7 +162,7 @@ def repeat_check(member_fitness, full, member_repeat, repeat) -> dict:
     members' top quartile on those seeds (each quartile from the members' own scores on the
     same seeds). No screen judged against the first training can be expected to agree with
     it better than a second training does."""
-    first_q = float(np.quantile([f for f in member_fitness if math.isfinite(f)], 0.75))
+    first_q = top_quartile(member_fitness)
     second_q = float(np.quantile([r[1] for r in member_repeat if r[0] == "ok"], 0.75))
     top = [i for i, f in enumerate(full) if f[0] == "ok" and f[1] >= first_q]
     lost = [i for i in top if not (repeat[i][0] == "ok" and repeat[i][1] >= second_q)]
