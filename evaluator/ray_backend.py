@@ -108,13 +108,14 @@ class RayBackend(Backend):
     keeps Ray's default of 15, which makes the search yield the CPU to everything else on a
     shared machine), ship_code (send the project's code to the workers through the job's
     runtime environment when this backend starts or joins Ray; default: when joining a
-    cluster by address), rung_fraction (also serve rung jobs: evaluator.rungs), lr_sweep
+    cluster by address), rung_fraction and rung_kind (also serve rung jobs: evaluator.rungs), lr_sweep
     (step sizes per evaluation: evaluator.lr_sweep)."""
 
     def __init__(self, workers=None, address=None, suite="default", seeds=DEFAULT_SEEDS,
                  time_limit_s=DEFAULT_TIME_LIMIT_S, device=None, cache_dir=None,
                  hard_timeout_s=None, max_task_retries=MAX_TASK_RETRIES, niceness=None,
-                 gpus_per_worker=0.0, ship_code=None, rung_fraction=None, lr_sweep=1):
+                 gpus_per_worker=0.0, ship_code=None, rung_fraction=None, lr_sweep=1,
+                 rung_kind="compressed"):
         self._owns_ray = _init_ray(address, workers, niceness,
                                    ship_code=bool(address) if ship_code is None else ship_code)
         self.workers = int(workers or ray.cluster_resources().get("CPU", os.cpu_count() or 1))
@@ -123,7 +124,7 @@ class RayBackend(Backend):
         self.time_limit_s, self.lr_sweep = time_limit_s, lr_sweep
         self._rung = None
         if rung_fraction is not None:
-            self.rung_suite = rung_suite(self.suite, rung_fraction)
+            self.rung_suite = rung_suite(self.suite, rung_fraction, rung_kind)
             self._rung = (self.rung_suite, rung_time_limit(time_limit_s, rung_fraction))
         self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else (
             None if time_limit_s is None else time_limit_s + KILL_GRACE_S)

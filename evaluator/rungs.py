@@ -1,4 +1,8 @@
-"""The cheap rung of a two-fidelity evaluation: every task of a suite at a fraction of its steps.
+"""The cheap rung of a two-fidelity evaluation: every task of a suite at a fraction of its cost.
+
+Two kinds (`rung_suite(..., kind=)`): "compressed", every task with its steps cut to
+`fraction` (below), and "tail", only the last `fraction` of every task's steps, trained from
+the checkpoint of an AdamW run (proxy_tasks.tail; `TailTask` here).
 
 A rung task is the full task with `steps` scaled by `fraction` and nothing else changed: the
 same model, data, seeds, batch size and divergence checks, and the same warmup-cosine
@@ -23,7 +27,13 @@ import dataclasses
 import hashlib
 import math
 
+from optsearch.evaluator.baseline import BASELINE_PROGRAM
 from optsearch.evaluator.suites import Suite, resolve_suite
+from optsearch.evaluator.train import compile_checked
+from optsearch.primitives.reference import reference_text
+from optsearch.proxy_tasks.tail import Checkpoint, make_checkpoint
+
+RUNG_KINDS = ("compressed", "tail")
 
 
 def rung_steps(steps: int, fraction: float) -> int:
@@ -31,11 +41,20 @@ def rung_steps(steps: int, fraction: float) -> int:
     return max(1, round(steps * fraction))
 
 
-def rung_suite(suite, fraction: float) -> Suite:
-    """The suite's tasks at `fraction` of their steps, under the same task keys."""
+def rung_suite(suite, fraction: float, kind: str = "compressed") -> Suite:
+    """The suite's rung, under the same task keys: its tasks at `fraction` of their steps
+    ("compressed") or their last `fraction` of steps from AdamW's checkpoint ("tail")."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"rung fraction must be in (0, 1], got {fraction!r}")
+    if kind not in RUNG_KINDS:
+        raise ValueError(f"rung kind must be one of {', '.join(RUNG_KINDS)}, got {kind!r}")
     suite = resolve_suite(suite)
+    return compressed_suite(suite, fraction) if kind == "compressed" else \
+        tail_suite(suite, fraction)
+
+
+def compressed_suite(suite: Suite, fraction: float) -> Suite:
+    """Every task at `fraction` of its steps, its schedule compressed to them."""
     tasks = {}
     for key, task in suite.tasks.items():
         config = dataclasses.replace(task.config, steps=rung_steps(task.config.steps, fraction))
@@ -53,3 +72,70 @@ def rung_time_limit(time_limit_s: float | None, fraction: float) -> float | None
     if time_limit_s is None:
         return None
     return max(1.0, time_limit_s * fraction) if math.isfinite(time_limit_s) else time_limit_s
+
+
+def tail_suite(suite: Suite, fraction: float) -> Suite:
+    """Every task's last `fraction` of steps, from the AdamW baseline's checkpoint."""
+    reference = reference_text(BASELINE_PROGRAM)
+    tasks = {key: TailTask(task, fraction, reference) for key, task in suite.tasks.items()}
+    tails = ",".join(f"{key}={task.tail}/{task.history}" for key, task in tasks.items())
+    digest = hashlib.sha256(reference.encode()).hexdigest()[:16]
+    version = hashlib.sha256(f"{suite.version}/tail/{tails}/{digest}".encode()).hexdigest()[:16]
+    return Suite(f"{suite.name}@tail{fraction:g}", tasks, version)
+
+
+class TailTask:
+    """A task trained only over its last `fraction` of steps, from the checkpoint of the
+    reference program (program text, compiled in the worker) with `history` steps of state
+    warm-up (default: as many as the tail). Keeps the wrapped task's name, config, data and
+    metric, so evaluation scores it like any task (against AdamW's own tail)."""
+
+    def __init__(self, task, fraction: float, reference: str, history: int | None = None):
+        self.task, self.fraction, self.reference = task, fraction, reference
+        self.tail = max(1, min(task.config.steps - 1, round(task.config.steps * fraction)))
+        self.history = self.tail if history is None else history
+        self._checkpoints: dict = {}
+
+    name = property(lambda self: self.task.name)
+    scale = property(lambda self: self.task.scale)
+    config = property(lambda self: self.task.config)
+    lower_is_better = property(lambda self: self.task.lower_is_better)
+
+    def load_data(self):
+        return self.task.load_data()
+
+    def data_hash(self, data) -> str:
+        return self.task.data_hash(data)
+
+    def repeat_batch(self, batch, groups: int):
+        return self.task.repeat_batch(batch, groups)
+
+    def fingerprint(self) -> dict:
+        reference = hashlib.sha256(self.reference.encode()).hexdigest()[:16]
+        return self.task.fingerprint() | {"tail": self.tail, "history": self.history,
+                                          "reference": reference}
+
+    def run(self, rule, seeds, data, device="cpu", time_limit_s=None, observe=None,
+            groups: int = 1):
+        seeds = list(seeds)
+        own = tuple(seeds[:len(seeds) // groups])
+        checkpoint = self.checkpoint(own, data, device)
+        return self.task.run(rule, seeds, data, device, time_limit_s, observe, groups,
+                             start=checkpoint)
+
+    def checkpoint(self, seeds: tuple, data, device) -> Checkpoint:
+        """The reference's checkpoint for these seeds, made on first use in this process."""
+        key = (seeds, str(device))
+        if key not in self._checkpoints:
+            rule = compile_checked(self.reference)
+            self._checkpoints[key] = make_checkpoint(self.task, rule, seeds, data, device,
+                                                     self.tail, self.history)
+        return self._checkpoints[key]
+
+    def __getstate__(self):
+        # Checkpoints are big and cheap to remake: every worker makes its own.
+        return {**self.__dict__, "_checkpoints": {}}
+
+    def __repr__(self) -> str:
+        return f"TailTask({self.task.name!r}, fraction={self.fraction:g})"
+

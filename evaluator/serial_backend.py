@@ -18,7 +18,7 @@ class SerialBackend(InProcessBackend):
 
     def __init__(self, suite="default", seeds=DEFAULT_SEEDS,
                  time_limit_s=DEFAULT_TIME_LIMIT_S, device="cpu", cache_dir=None,
-                 rung_fraction=None, lr_sweep=1):
+                 rung_fraction=None, lr_sweep=1, rung_kind="compressed"):
         self.suite, self.seeds = resolve_suite(suite), tuple(seeds)
         self.lr_sweep = lr_sweep
         self.time_limit_s, self.device = time_limit_s, device
@@ -26,7 +26,7 @@ class SerialBackend(InProcessBackend):
         self.baseline = baseline_metrics(self.suite, self.seeds, device, self.data, cache_dir)
         self._fidelity = {False: (self.suite, self.baseline, time_limit_s)}
         if rung_fraction is not None:
-            self.rung_suite = rung_suite(self.suite, rung_fraction)
+            self.rung_suite = rung_suite(self.suite, rung_fraction, rung_kind)
             self._fidelity[True] = (
                 self.rung_suite,
                 baseline_metrics(self.rung_suite, self.seeds, device, self.data, cache_dir),

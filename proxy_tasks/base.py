@@ -7,6 +7,7 @@ stacked parameters, divergence and timeout handling, and thread settings.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -102,7 +103,7 @@ class ProxyTask:
         return h.hexdigest()[:16]
 
     def run(self, rule, seeds, data, device="cpu", time_limit_s=None, observe=None,
-            groups: int = 1) -> TaskResult:
+            groups: int = 1, start=None) -> TaskResult:
         """Train `seeds` with `rule`; `observe(step, params)`, if given, is called after each
         update (diagnostics such as scripts/research/diag_hidden_biases.py; the search passes none).
 
@@ -110,17 +111,28 @@ class ProxyTask:
         program of an lr sweep (evaluator.lr_sweep). The groups see the same batches (drawn
         once) and diverge independently: a diverged group's members report the failure
         metric and the others train on. Members never interact (the loss is a sum of
-        per-member losses), so a group's numbers are those its program gets alone."""
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(1)   # one worker per core: intra-op threads would oversubscribe
-        # Adam's second moment decays into denormal floats late in training; on x86 CPUs
-        # denormal arithmetic is ~10x slower, which made AdamW cost 2-3x more than Signum.
-        torch.set_flush_denormal(True)
-        try:
-            return _train(self, rule, list(seeds), data, device, time_limit_s, observe, groups)
-        finally:
-            torch.set_flush_denormal(False)
-            torch.set_num_threads(previous_threads)
+        per-member losses), so a group's numbers are those its program gets alone.
+
+        start: a proxy_tasks.tail.Checkpoint to train only the last steps from (the tail
+        rung); None trains every step from the task's initialisation."""
+        with training_settings():
+            return _train(self, rule, list(seeds), data, device, time_limit_s, observe, groups,
+                          start)
+
+
+@contextlib.contextmanager
+def training_settings():
+    """The thread and float settings every training run uses, restored afterwards."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # one worker per core: intra-op threads would oversubscribe
+    # Adam's second moment decays into denormal floats late in training; on x86 CPUs
+    # denormal arithmetic is ~10x slower, which made AdamW cost 2-3x more than Signum.
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(previous_threads)
 
 
 def _to_tensors(data: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
@@ -158,18 +170,26 @@ def _batches(task, seeds, tensors, device, groups):
     return lambda: task.repeat_batch(one_group(), groups)
 
 
-def _train(task, rule, seeds, data, device, time_limit_s, observe=None, groups=1) -> TaskResult:
-    cfg, t0 = task.config, time.perf_counter()
-    died = [None] * groups   # the step at which each group diverged
-    tensors = _to_tensors(data, device)
+def _begin(task, rule, seeds, tensors, device, groups):
+    """(params, rule state, batch stream, first step, divergence limit) of a run from the
+    task's initialisation: zero state, limit set by the first loss."""
     params = task.init_params(seeds, device)
     for p in params.values():
         p.requires_grad_(True)
     state = {n: tuple(torch.zeros_like(p) for _ in range(rule.n_slots)) for n, p in params.items()}
-    next_batch = _batches(task, seeds, tensors, device, groups)
+    return params, state, _batches(task, seeds, tensors, device, groups), 0, None
+
+
+def _train(task, rule, seeds, data, device, time_limit_s, observe=None, groups=1,
+           start=None) -> TaskResult:
+    cfg, t0 = task.config, time.perf_counter()
+    died = [None] * groups   # the step at which each group diverged
+    tensors = _to_tensors(data, device)
+    begin = _begin(task, rule, seeds, tensors, device, groups) if start is None else \
+        start.resume(task, rule, groups)
+    params, state, next_batch, first, limit = begin
     warmup = round(cfg.warmup_frac * cfg.steps)
-    limit = None
-    for step in range(cfg.steps):
+    for step in range(first, cfg.steps):
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             return _failed(task, seeds, "timeout", step, t0)
         losses = task.loss(params, next_batch())

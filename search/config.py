@@ -11,6 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 
+from optsearch.evaluator.rungs import RUNG_KINDS
 from optsearch.primitives.pool import POOLS
 from optsearch.search.warm_start import parse_factors
 
@@ -106,6 +107,11 @@ class EvaluationConfig:
     # joins the population.
     hurdles: bool = False
     rung_fraction: float = 0.125
+    # What the rung trains (evaluator.rungs): "compressed", every step of a schedule cut to
+    # rung_fraction of the steps; "tail", the last rung_fraction of the full schedule's steps
+    # from an AdamW checkpoint. Compressed stays the default: the tail ranked the best
+    # children no better, at a lower screening gain (docs/HURDLES.md).
+    rung_kind: str = "compressed"
     hurdle_quantile: float = 0.5
     # A stall guard: after this many children in a row stopped on an island, the next child
     # whose rung finished goes on to full evaluation whatever its score (0 = never). Stopped
@@ -149,6 +155,8 @@ class Config:
         _require(e.workers >= 0 and e.seeds >= 1,
                  "evaluation.workers must be >= 0 (0 = one per core) and seeds >= 1")
         _require(0.0 < e.rung_fraction < 1.0, "evaluation.rung_fraction must be in (0, 1)")
+        _require(e.rung_kind in RUNG_KINDS,
+                 f"evaluation.rung_kind must be one of {', '.join(RUNG_KINDS)}")
         _require(not (e.target and e.hurdles),
                  "evaluation.hurdles does not apply in target mode (evaluations cost milliseconds)")
         _require(0.0 <= e.hurdle_quantile <= 1.0,

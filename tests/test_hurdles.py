@@ -112,7 +112,7 @@ def test_hurdle_is_a_quantile_of_the_evaluated_members_and_failures_never_clear_
 
 def test_config_rejects_bad_rung_settings():
     for bad in ({"rung_fraction": 1.0}, {"rung_fraction": 0.0}, {"hurdle_quantile": 1.5},
-                {"hurdle_patience": -1}):
+                {"hurdle_patience": -1}, {"rung_kind": "prefix"}):
         with pytest.raises(ConfigError, match="evaluation"):
             from_dict({"evaluation": bad})
 

@@ -58,6 +58,7 @@ def search_config(hurdles: bool, args) -> Config:
     config.evaluation.backend, config.evaluation.workers = args.backend, args.workers
     config.evaluation.hurdles = hurdles
     config.evaluation.rung_fraction = args.rung_fraction
+    config.evaluation.rung_kind = args.rung_kind
     config.evaluation.hurdle_quantile = args.hurdle_quantile
     return config.validate()
 
@@ -258,6 +259,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rung-fraction", type=float, default=Config().evaluation.rung_fraction)
+    ap.add_argument("--rung-kind", default=Config().evaluation.rung_kind,
+                    choices=("compressed", "tail"))
     ap.add_argument("--hurdle-quantile", type=float,
                     default=Config().evaluation.hurdle_quantile)
     ap.add_argument("--out", help="directory for the two runs (default: a temporary one)")

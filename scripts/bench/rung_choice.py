@@ -121,10 +121,10 @@ def judge(member_fitness, full, stages) -> dict:
             "screening_gain": sum(f[2] for f in full) / seconds_on}
 
 
-def single_rungs(member_fitness, full, rungs_by_fraction, quantiles) -> dict:
-    """One rung, each fraction and hurdle quantile: the driver as it is."""
+def single_rungs(member_fitness, full, rungs_by_label, quantiles) -> dict:
+    """One rung, each rung and hurdle quantile: the driver as it is."""
     out = {}
-    for fraction, (member_rungs, rungs) in rungs_by_fraction.items():
+    for label, (member_rungs, rungs) in rungs_by_label.items():
         both = [i for i in range(len(full)) if full[i][0] == rungs[i][0] == "ok"]
         entry = {"spearman_rung_full": spearman([rungs[i][1] for i in both],
                                                 [full[i][1] for i in both]),
@@ -134,23 +134,26 @@ def single_rungs(member_fitness, full, rungs_by_fraction, quantiles) -> dict:
                                                [(member_rungs, rungs, q)])
                                  for q in quantiles},
                  "member_rungs": member_rungs, "rungs": rungs}
-        out[str(fraction)] = entry
+        out[label] = entry
         for q, j in entry["by_quantile"].items():
-            print(f"rung {fraction:g}, quantile {q}: {_summary(j)}, "
+            print(f"rung {label}, quantile {q}: {_summary(j)}, "
                   f"Spearman {_fmt(entry['spearman_rung_full'])}", flush=True)
     return out
 
 
-def cascades(member_fitness, full, rungs_by_fraction, first_quantiles, quantiles) -> dict:
-    """Two rungs in a row (every pair of fractions, cheaper first): a lenient hurdle on the
-    cheap rung, then the second rung's hurdle, computed from the same measured runs."""
-    out, fractions = {}, sorted(rungs_by_fraction)
-    for i, fa in enumerate(fractions):
-        for fb in fractions[i + 1:]:
+def cascades(member_fitness, full, rungs_by_label, first_quantiles, quantiles) -> dict:
+    """Two rungs in a row (every pair of rungs, the one that cost the children fewer seconds
+    first): a lenient hurdle on the cheap rung, then the second rung's hurdle, computed from
+    the same measured runs."""
+    def cost(label):
+        return sum(r[2] for r in rungs_by_label[label][1])
+    out, labels = {}, sorted(rungs_by_label, key=cost)
+    for i, fa in enumerate(labels):
+        for fb in labels[i + 1:]:
             for qa in first_quantiles:
                 for qb in quantiles:
-                    stages = [(*rungs_by_fraction[fa], qa), (*rungs_by_fraction[fb], qb)]
-                    key = f"{fa:g}@{qa:g}+{fb:g}@{qb:g}"
+                    stages = [(*rungs_by_label[fa], qa), (*rungs_by_label[fb], qb)]
+                    key = f"{fa}@{qa:g}+{fb}@{qb:g}"
                     out[key] = judge(member_fitness, full, stages)
                     print(f"cascade {key}: {_summary(out[key])}", flush=True)
     return out
@@ -185,43 +188,65 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x]
 
 
+def rung_label(kind: str, fraction: float) -> str:
+    """A rung's key in the report: the fraction alone for the compressed rung (as reports
+    always had), `tail<fraction>` for the tail rung."""
+    return f"{fraction:g}" if kind == "compressed" else f"{kind}{fraction:g}"
+
+
+def reused(path: str | None, n_members: int, n_children: int) -> dict:
+    """A previous report's measured runs (full, repeat, each rung) for the same population,
+    so that a new rung is judged on the very same labels; {} without one."""
+    if not path:
+        return {}
+    with open(path) as fh:
+        old = json.load(fh)
+    if (old["members"], old["children"]) != (n_members, n_children):
+        raise SystemExit(f"error: {path}: {old['members']} members and {old['children']} "
+                         f"children, not {n_members} and {n_children}: another population")
+    return old
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
-    ap.add_argument("--fractions", default="0.125,0.25,0.5")
+    ap.add_argument("--fractions", default="0.125,0.25,0.5",
+                    help="compressed rungs: every task at this fraction of its steps")
+    ap.add_argument("--tail-fractions", default="",
+                    help="tail rungs: every task's last fraction of steps from AdamW's "
+                         "checkpoint (evaluator.rungs); empty: none")
     ap.add_argument("--quantiles", default="0.25,0.5")
     ap.add_argument("--cascade-quantiles", default="",
                     help="hurdle quantiles of the cheaper rung in two-rung cascades "
                          "(e.g. 0,0.1,0.25); empty: no cascades")
     ap.add_argument("--repeat", action="store_true",
                     help="also train every child and member in full on fresh seeds")
+    ap.add_argument("--reuse", help="a previous report on the same run and draw: its full "
+                                    "trainings, repeat and rungs are taken, not re-measured")
     ap.add_argument("--children", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1, help="seed of the children's draw")
     ap.add_argument("--out", help="JSON report (default: none)")
     args = ap.parse_args(argv)
     members, member_fitness, children = population(args.run_dir, args.children, args.seed)
     print(f"{len(members)} members, {len(children)} children", flush=True)
+    old = reused(args.reuse, len(members), len(children))
     evaluation = load(os.path.join(args.run_dir, "config.toml")).evaluation
     seeds = tuple(range(evaluation.seeds))
     report = {"args": vars(args), "members": len(members), "children": len(children),
               "member_programs": members, "member_fitness": member_fitness,
               "child_programs": children}
-    full = timed(SerialBackend(evaluation.suite, seeds), children, rung=False)
+    full = old.get("full") or timed(SerialBackend(evaluation.suite, seeds), children, rung=False)
     report["full"] = full
     print(f"full: {sum(f[2] for f in full):.0f} s for {len(full)} children", flush=True)
-    rungs_by_fraction = {}
-    for fraction in _floats(args.fractions):
-        backend = SerialBackend(evaluation.suite, seeds, rung_fraction=fraction)
-        rungs_by_fraction[fraction] = (timed(backend, members, True),
-                                       timed(backend, children, True))
-    report["by_fraction"] = single_rungs(member_fitness, full, rungs_by_fraction,
-                                         _floats(args.quantiles))
-    report["cascades"] = cascades(member_fitness, full, rungs_by_fraction,
+    rungs = measure_rungs(evaluation.suite, seeds, members, children, old.get("by_fraction", {}),
+                          [("compressed", f) for f in _floats(args.fractions)]
+                          + [("tail", f) for f in _floats(args.tail_fractions)])
+    report["by_fraction"] = single_rungs(member_fitness, full, rungs, _floats(args.quantiles))
+    report["cascades"] = cascades(member_fitness, full, rungs,
                                   _floats(args.cascade_quantiles), _floats(args.quantiles))
-    if args.repeat:
-        fresh = SerialBackend(evaluation.suite, tuple(s + len(seeds) for s in seeds))
-        report["repeat"] = repeat_check(member_fitness, full, timed(fresh, members, False),
-                                        timed(fresh, children, False))
+    if args.repeat or "repeat" in old:
+        report["repeat"] = old.get("repeat") or repeat_check(
+            member_fitness, full, *_fresh(evaluation.suite, seeds, members, children))
         r = report["repeat"]
         print(f"fresh seeds: {r['not_top_on_fresh_seeds']} of {r['top_quartile_children']} "
               f"top-quartile children fall below the top quartile; Spearman first/second "
@@ -231,6 +256,25 @@ def main(argv=None) -> int:
             json.dump(report, fh, indent=1)
         print(f"wrote {args.out}")
     return 0
+
+
+def measure_rungs(suite, seeds, members, children, old: dict, wanted) -> dict:
+    """Rung label -> (member rungs, child rungs): taken from `old` where measured there,
+    else trained here, one program at a time."""
+    out = {}
+    for kind, fraction in wanted:
+        label = rung_label(kind, fraction)
+        if label in old:
+            out[label] = (old[label]["member_rungs"], old[label]["rungs"])
+            continue
+        backend = SerialBackend(suite, seeds, rung_fraction=fraction, rung_kind=kind)
+        out[label] = (timed(backend, members, True), timed(backend, children, True))
+    return out
+
+
+def _fresh(suite, seeds, members, children):
+    fresh = SerialBackend(suite, tuple(s + len(seeds) for s in seeds))
+    return timed(fresh, members, False), timed(fresh, children, False)
 
 
 if __name__ == "__main__":
