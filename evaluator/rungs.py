@@ -74,14 +74,20 @@ def rung_time_limit(time_limit_s: float | None, fraction: float) -> float | None
     return max(1.0, time_limit_s * fraction) if math.isfinite(time_limit_s) else time_limit_s
 
 
-def tail_suite(suite: Suite, fraction: float) -> Suite:
-    """Every task's last `fraction` of steps, from the AdamW baseline's checkpoint."""
+def tail_suite(suite: Suite, fraction: float, history: float = 1.0) -> Suite:
+    """Every task's last `fraction` of steps, from the AdamW baseline's checkpoint, the rule's
+    state warmed on `history` reference steps per tail step (at most all steps before it)."""
     reference = reference_text(BASELINE_PROGRAM)
-    tasks = {key: TailTask(task, fraction, reference) for key, task in suite.tasks.items()}
+    tasks = {}
+    for key, task in suite.tasks.items():
+        tail = TailTask(task, fraction, reference)
+        tail.history = min(task.config.steps - tail.tail, round(tail.tail * history))
+        tasks[key] = tail
     tails = ",".join(f"{key}={task.tail}/{task.history}" for key, task in tasks.items())
     digest = hashlib.sha256(reference.encode()).hexdigest()[:16]
     version = hashlib.sha256(f"{suite.version}/tail/{tails}/{digest}".encode()).hexdigest()[:16]
-    return Suite(f"{suite.name}@tail{fraction:g}", tasks, version)
+    name = f"{suite.name}@tail{fraction:g}" + (f"h{history:g}" if history != 1.0 else "")
+    return Suite(name, tasks, version)
 
 
 class TailTask:

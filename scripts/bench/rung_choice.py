@@ -2,15 +2,19 @@
 population.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m scripts.bench.rung_choice RUN_DIR \
-        [--fractions 0.125,0.25,0.5] [--quantiles 0.25,0.5] [--cascade-quantiles 0,0.1]
-        [--repeat] [--children 200] [--seed 1] [--out FILE]
+        [--fractions 0.125,0.25,0.5] [--tail-fractions 0.0625] [--tail-history 1,4]
+        [--quantiles 0.25,0.5] [--cascade-quantiles 0,0.1] [--repeat] [--reuse REPORT]
+        [--children 200] [--seed 1] [--out FILE]
 
 RUN_DIR is a finished search run (hurdles on or off; it is copied, never changed). From its first
 island's population, `--children` new children are drawn as the search draws them
 (tournament + mutation, duplicates of each other or of anything the run has seen skipped:
 scripts.bench.hurdles.draw_children). Every child is trained in full once, and every child
-and every member on each rung (the suite at `fraction` of its steps, all seeds), in this one
-process, one program at a time, so the seconds are comparable. Then, for each rung and
+and every member on each rung (the suite at `fraction` of its steps, all seeds; with
+`--tail-fractions`, also the tail rung: the last `fraction` of the steps from AdamW's
+checkpoint, evaluator.rungs), in this one process, one program at a time, so the seconds are
+comparable. `--reuse` takes the full trainings, repeat and rungs of an earlier report on the
+same run and draw instead of measuring them again, so new rungs are judged on the same labels. Then, for each rung and
 hurdle quantile (the driver's rule: the quantile of the members' rung scores):
   * cost of being wrong: children that reach the members' top quartile in full but are
     stopped at the hurdle, out of the top-quartile children;
@@ -40,7 +44,11 @@ import time
 
 import numpy as np
 
+from optsearch.evaluator.baseline import baseline_metrics
+from optsearch.evaluator.evaluate import DEFAULT_TIME_LIMIT_S, evaluate
+from optsearch.evaluator.rungs import rung_suite, rung_time_limit, tail_suite
 from optsearch.evaluator.serial_backend import SerialBackend
+from optsearch.evaluator.suites import resolve_suite
 from optsearch.search.config import load
 from optsearch.search.driver import resume_run
 from optsearch.search.hurdles import clears
@@ -188,10 +196,12 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x]
 
 
-def rung_label(kind: str, fraction: float) -> str:
+def rung_label(kind: str, fraction: float, history: float = 1.0) -> str:
     """A rung's key in the report: the fraction alone for the compressed rung (as reports
-    always had), `tail<fraction>` for the tail rung."""
-    return f"{fraction:g}" if kind == "compressed" else f"{kind}{fraction:g}"
+    always had), `tail<fraction>` for the tail rung (`h<history>` where not 1)."""
+    if kind == "compressed":
+        return f"{fraction:g}"
+    return f"{kind}{fraction:g}" + (f"h{history:g}" if history != 1.0 else "")
 
 
 def reused(path: str | None, n_members: int, n_children: int) -> dict:
@@ -215,6 +225,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tail-fractions", default="",
                     help="tail rungs: every task's last fraction of steps from AdamW's "
                          "checkpoint (evaluator.rungs); empty: none")
+    ap.add_argument("--tail-history", default="1",
+                    help="tail rungs' state warm-up, in reference steps per tail step "
+                         "(a list: one rung per value)")
     ap.add_argument("--quantiles", default="0.25,0.5")
     ap.add_argument("--cascade-quantiles", default="",
                     help="hurdle quantiles of the cheaper rung in two-rung cascades "
@@ -239,8 +252,9 @@ def main(argv=None) -> int:
     report["full"] = full
     print(f"full: {sum(f[2] for f in full):.0f} s for {len(full)} children", flush=True)
     rungs = measure_rungs(evaluation.suite, seeds, members, children, old.get("by_fraction", {}),
-                          [("compressed", f) for f in _floats(args.fractions)]
-                          + [("tail", f) for f in _floats(args.tail_fractions)])
+                          [("compressed", f, 1.0) for f in _floats(args.fractions)]
+                          + [("tail", f, h) for f in _floats(args.tail_fractions)
+                             for h in _floats(args.tail_history)])
     report["by_fraction"] = single_rungs(member_fitness, full, rungs, _floats(args.quantiles))
     report["cascades"] = cascades(member_fitness, full, rungs,
                                   _floats(args.cascade_quantiles), _floats(args.quantiles))
@@ -261,15 +275,31 @@ def main(argv=None) -> int:
 def measure_rungs(suite, seeds, members, children, old: dict, wanted) -> dict:
     """Rung label -> (member rungs, child rungs): taken from `old` where measured there,
     else trained here, one program at a time."""
-    out = {}
-    for kind, fraction in wanted:
-        label = rung_label(kind, fraction)
+    out, suite = {}, resolve_suite(suite)
+    data = suite.load_data()
+    for kind, fraction, history in wanted:
+        label = rung_label(kind, fraction, history)
         if label in old:
             out[label] = (old[label]["member_rungs"], old[label]["rungs"])
             continue
-        backend = SerialBackend(suite, seeds, rung_fraction=fraction, rung_kind=kind)
+        rung = rung_suite(suite, fraction) if kind == "compressed" else \
+            tail_suite(suite, fraction, history)
+        backend = RungBackend(rung, seeds, data, rung_time_limit(DEFAULT_TIME_LIMIT_S, fraction))
         out[label] = (timed(backend, members, True), timed(backend, children, True))
     return out
+
+
+class RungBackend:
+    """evaluate_job on one rung suite, as SerialBackend evaluates its rung jobs (against
+    AdamW on the same rung), for rungs no config names (a tail history other than 1)."""
+
+    def __init__(self, rung, seeds, data, time_limit_s):
+        self.rung, self.seeds, self.data, self.time_limit_s = rung, seeds, data, time_limit_s
+        self.baseline = baseline_metrics(rung, seeds, "cpu", data)
+
+    def evaluate_job(self, program_text: str, rung: bool):
+        return evaluate(program_text, self.rung, self.seeds, "cpu", self.data,
+                        self.time_limit_s, self.baseline)
 
 
 def _fresh(suite, seeds, members, children):
