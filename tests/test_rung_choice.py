@@ -53,3 +53,18 @@ def test_the_repeat_check_counts_top_children_that_fresh_seeds_place_below_the_q
     out = repeat_check(member_fitness, full, member_repeat, repeat)
     assert out["top_quartile_children"] == 3                 # 5.0, 4.0, 3.5 >= 3.25
     assert out["not_top_on_fresh_seeds"] == 2                # 6.0 < 6.5, and the failure
+
+
+def test_reports_name_rungs_by_kind_and_refuse_to_reuse_another_population(tmp_path):
+    """Rule: compressed rungs keep the bare fraction as their key (older reports are reused
+    as they are); tail rungs say so; a report of another population is never reused."""
+    from scripts.bench.rung_choice import reused, rung_label
+    assert rung_label("compressed", 0.125) == "0.125"
+    assert rung_label("tail", 0.0625) == "tail0.0625"
+    assert rung_label("tail", 0.0625, 4.0) == "tail0.0625h4"
+    assert reused(None, 64, 200) == {}
+    report = tmp_path / "r.json"
+    report.write_text('{"members": 64, "children": 100, "full": []}')
+    assert reused(str(report), 64, 100)["members"] == 64
+    with pytest.raises(SystemExit, match="another population"):
+        reused(str(report), 64, 200)
