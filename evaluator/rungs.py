@@ -78,11 +78,8 @@ def tail_suite(suite: Suite, fraction: float, history: float = 1.0) -> Suite:
     """Every task's last `fraction` of steps, from the AdamW baseline's checkpoint, the rule's
     state warmed on `history` reference steps per tail step (at most all steps before it)."""
     reference = reference_text(BASELINE_PROGRAM)
-    tasks = {}
-    for key, task in suite.tasks.items():
-        tail = TailTask(task, fraction, reference)
-        tail.history = min(task.config.steps - tail.tail, round(tail.tail * history))
-        tasks[key] = tail
+    tasks = {key: TailTask(task, fraction, reference, history)
+             for key, task in suite.tasks.items()}
     tails = ",".join(f"{key}={task.tail}/{task.history}" for key, task in tasks.items())
     digest = hashlib.sha256(reference.encode()).hexdigest()[:16]
     version = hashlib.sha256(f"{suite.version}/tail/{tails}/{digest}".encode()).hexdigest()[:16]
@@ -92,14 +89,16 @@ def tail_suite(suite: Suite, fraction: float, history: float = 1.0) -> Suite:
 
 class TailTask:
     """A task trained only over its last `fraction` of steps, from the checkpoint of the
-    reference program (program text, compiled in the worker) with `history` steps of state
-    warm-up (default: as many as the tail). Keeps the wrapped task's name, config, data and
-    metric, so evaluation scores it like any task (against AdamW's own tail)."""
+    reference program (program text, compiled in the worker), the rule's state warmed on
+    `history` reference steps per tail step (at most every step before the tail). Keeps the
+    wrapped task's name, config, data and metric, so evaluation scores it like any task
+    (against AdamW's own tail)."""
 
-    def __init__(self, task, fraction: float, reference: str, history: int | None = None):
+    def __init__(self, task, fraction: float, reference: str, history: float = 1.0):
         self.task, self.fraction, self.reference = task, fraction, reference
-        self.tail = max(1, min(task.config.steps - 1, round(task.config.steps * fraction)))
-        self.history = self.tail if history is None else history
+        steps = task.config.steps
+        self.tail = max(1, min(steps - 1, round(steps * fraction)))
+        self.history = min(steps - self.tail, round(self.tail * min(history, steps)))
         self._checkpoints: dict = {}
 
     name = property(lambda self: self.task.name)
@@ -144,4 +143,3 @@ class TailTask:
 
     def __repr__(self) -> str:
         return f"TailTask({self.task.name!r}, fraction={self.fraction:g})"
-

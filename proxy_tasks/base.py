@@ -135,7 +135,7 @@ def training_settings():
         torch.set_num_threads(previous_threads)
 
 
-def _to_tensors(data: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
+def to_tensors(data: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in data.items()}
 
 
@@ -145,7 +145,7 @@ def _failed(task, seeds, status, steps, t0) -> TaskResult:
                       time.perf_counter() - t0)
 
 
-def _apply_rule(rule, params, state, lr: float) -> None:
+def apply_rule(rule, params, state, lr: float) -> None:
     """w <- w - update for every stacked parameter; the rule sees [K, *shape] tensors."""
     with torch.no_grad():
         for name, w in params.items():
@@ -170,7 +170,7 @@ def _batches(task, seeds, tensors, device, groups):
     return lambda: task.repeat_batch(one_group(), groups)
 
 
-def _begin(task, rule, seeds, tensors, device, groups):
+def fresh_start(task, rule, seeds, tensors, device, groups):
     """(params, rule state, batch stream, first step, divergence limit) of a run from the
     task's initialisation: zero state, limit set by the first loss."""
     params = task.init_params(seeds, device)
@@ -184,8 +184,8 @@ def _train(task, rule, seeds, data, device, time_limit_s, observe=None, groups=1
            start=None) -> TaskResult:
     cfg, t0 = task.config, time.perf_counter()
     died = [None] * groups   # the step at which each group diverged
-    tensors = _to_tensors(data, device)
-    begin = _begin(task, rule, seeds, tensors, device, groups) if start is None else \
+    tensors = to_tensors(data, device)
+    begin = fresh_start(task, rule, seeds, tensors, device, groups) if start is None else \
         start.resume(task, rule, groups)
     params, state, next_batch, first, limit = begin
     warmup = round(cfg.warmup_frac * cfg.steps)
@@ -205,7 +205,7 @@ def _train(task, rule, seeds, data, device, time_limit_s, observe=None, groups=1
             if all(d is not None for d in died):
                 return _failed(task, seeds, "diverged", step, t0)
         losses.sum().backward()   # sum of per-seed losses: each seed gets its own gradient
-        _apply_rule(rule, params, state, warmup_cosine(step, cfg.steps, warmup))
+        apply_rule(rule, params, state, warmup_cosine(step, cfg.steps, warmup))
         if observe is not None:
             observe(step, params)
     if groups == 1:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optsearch.proxy_tasks.base import _apply_rule, _to_tensors, training_settings
+from optsearch.proxy_tasks.base import apply_rule, fresh_start, to_tensors, training_settings
 from optsearch.proxy_tasks.schedule import warmup_cosine
 
 
@@ -64,12 +64,8 @@ def make_checkpoint(task, rule, seeds, data, device, tail: int, history: int) ->
     first = cfg.steps - tail
     warmup = round(cfg.warmup_frac * cfg.steps)
     with training_settings():
-        params = task.init_params(list(seeds), device)
-        for p in params.values():
-            p.requires_grad_(True)
-        state = {n: tuple(torch.zeros_like(p) for _ in range(rule.n_slots))
-                 for n, p in params.items()}
-        next_batch = task.batches(list(seeds), _to_tensors(data, device), device)
+        params, state, next_batch, _, _ = fresh_start(task, rule, list(seeds),
+                                                      to_tensors(data, device), device, 1)
         past, limit = [], None
         for step in range(first):
             losses = task.loss(params, next_batch())
@@ -80,7 +76,7 @@ def make_checkpoint(task, rule, seeds, data, device, tail: int, history: int) ->
             if step >= first - history:
                 past.append(({n: p.detach().clone() for n, p in params.items()},
                              {n: p.grad.detach().clone() for n, p in params.items()}, lr))
-            _apply_rule(rule, params, state, lr)
+            apply_rule(rule, params, state, lr)
         batches = [next_batch() for _ in range(tail)]
     weights = {n: p.detach().clone() for n, p in params.items()}
     return Checkpoint(first, weights, past, batches, limit)

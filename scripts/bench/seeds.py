@@ -18,7 +18,7 @@ import time
 import torch
 
 from optsearch.proxy_tasks import get_task
-from optsearch.proxy_tasks.base import _apply_rule, _to_tensors
+from optsearch.proxy_tasks.base import apply_rule, to_tensors
 from optsearch.proxy_tasks.rules import AdamW
 
 
@@ -45,7 +45,7 @@ def breakdown(task_name: str, scale: int, k: int, steps: int = 300, skip: int = 
     """ms per step in forward / backward / update / data (the training loop of
     proxy_tasks.base, timed piecewise; the first `skip` steps are warm-up)."""
     task = get_task(task_name, scale)
-    data = _to_tensors(task.load_data(), "cpu")
+    data = to_tensors(task.load_data(), "cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
@@ -65,7 +65,7 @@ def breakdown(task_name: str, scale: int, k: int, steps: int = 300, skip: int = 
             t.append(time.perf_counter())
             loss.backward()
             t.append(time.perf_counter())
-            _apply_rule(rule, params, state, 1.0)
+            apply_rule(rule, params, state, 1.0)
             t.append(time.perf_counter())
             if step >= skip:
                 for i, (a, b) in enumerate(itertools.pairwise(t)):

@@ -16,7 +16,7 @@ import sys
 import torch
 
 from optsearch.proxy_tasks import get_task
-from optsearch.proxy_tasks.base import _to_tensors
+from optsearch.proxy_tasks.base import to_tensors
 from optsearch.proxy_tasks.rules import AdamW, Lion
 from scripts.research.ablate_centering import CentredAdamW
 
@@ -49,7 +49,7 @@ def train(task, data, rule, seeds, report_at=(100, 999)) -> list[str]:
 
 def main() -> int:
     task = get_task("teacher_student", 1, batch_size=512)
-    data = _to_tensors(task.load_data(), "cpu")   # for the statistics; run() loads its own
+    data = to_tensors(task.load_data(), "cpu")   # for the statistics; run() loads its own
     for name, rule in RULES.items():
         for line in train(task, data, rule, list(range(1000, 1008))):
             print(f"{name:14s} {line}", flush=True)
