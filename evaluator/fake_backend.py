@@ -51,16 +51,17 @@ class FakeBackend(Backend):
     suite = FAKE_SUITE
 
     def __init__(self, workers: int = 1, seeds=DEFAULT_SEEDS, delay_s: float = 0.0,
-                 order: str = "submission", seed: int = 0, rung_fraction: float | None = None):
+                 order: str = "submission", seed: int = 0, rung_fraction: float | None = None,
+                 rung_kind: str = "compressed"):
         self.capacity = workers
         self.seeds = tuple(int(s) for s in seeds)
         self.delay_s = delay_s
         self.order = order
         self.rng = np.random.default_rng(seed)
         self.rung_fraction = rung_fraction
-        if rung_fraction is not None:
-            self.rung_suite = Suite(f"fake@rung{rung_fraction:g}", {},
-                                    version=f"{FAKE_SUITE.version}@rung{rung_fraction:g}")
+        if rung_fraction is not None:   # the kind only names the rung: its score is a formula
+            rung = ("rung" if rung_kind == "compressed" else rung_kind) + f"{rung_fraction:g}"
+            self.rung_suite = Suite(f"fake@{rung}", {}, version=f"{FAKE_SUITE.version}@{rung}")
         self.queue: deque[tuple[int, str, bool]] = deque()
         self.submitted: list[int] = []  # every full job id ever submitted (tests inspect this)
         self.submitted_rungs: list[int] = []

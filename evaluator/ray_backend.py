@@ -108,8 +108,8 @@ class RayBackend(Backend):
     keeps Ray's default of 15, which makes the search yield the CPU to everything else on a
     shared machine), ship_code (send the project's code to the workers through the job's
     runtime environment when this backend starts or joins Ray; default: when joining a
-    cluster by address), rung_fraction and rung_kind (also serve rung jobs: evaluator.rungs), lr_sweep
-    (step sizes per evaluation: evaluator.lr_sweep)."""
+    cluster by address), rung_fraction and rung_kind (also serve rung jobs: evaluator.rungs),
+    lr_sweep (step sizes per evaluation: evaluator.lr_sweep)."""
 
     def __init__(self, workers=None, address=None, suite="default", seeds=DEFAULT_SEEDS,
                  time_limit_s=DEFAULT_TIME_LIMIT_S, device=None, cache_dir=None,

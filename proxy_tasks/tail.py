@@ -7,8 +7,8 @@ comes where the schedule anneals (docs/HURDLES.md, "Why the hurdle stops the bes
 children"). The tail sees exactly those steps, at the step sizes of the full schedule, from
 weights a reasonable optimizer reached, for a fraction of the cost.
 
-How: a reference rule (the rung uses AdamW, the baseline: evaluator.rungs) trains the task up to step
-`S = steps - tail`; its weights there, the (weights, gradient, lr) of its last `history`
+How: a reference rule (the rung uses AdamW, the baseline: evaluator.rungs) trains the task up
+to step `S = steps - tail`; its weights there, the (weights, gradient, lr) of its last `history`
 steps and the batches of steps S..steps-1 form a `Checkpoint`, made once per process and
 seed set. A candidate's state starts at zero and is run through the reference's history
 (its updates discarded: the weights stay the reference's), so its moments are warm; then it

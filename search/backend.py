@@ -36,9 +36,7 @@ def backend_for(ev: EvaluationConfig, suite=None) -> Backend:
     if ev.backend == "ray":   # workers 0: every CPU of the cluster (this machine's, if local)
         workers, options["gpus_per_worker"] = ev.workers or None, ev.gpus_per_worker
     if ev.hurdles and suite is None:
-        options["rung_fraction"] = ev.rung_fraction
-        if ev.backend != "fake":   # the fake backend's rung is a formula, of no kind
-            options["rung_kind"] = ev.rung_kind
+        options["rung_fraction"], options["rung_kind"] = ev.rung_fraction, ev.rung_kind
     if ev.lr_sweep > 1 and suite is None and ev.backend != "fake":
         options["lr_sweep"] = ev.lr_sweep   # the funnel re-checks stored programs as they are
     return make_backend(ev.backend, workers=workers, address=ev.address or None,

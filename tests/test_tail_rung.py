@@ -11,6 +11,7 @@ import pytest
 from support import small_config
 
 from optsearch import proxy_tasks
+from optsearch.evaluator.fake_backend import FakeBackend
 from optsearch.evaluator.rungs import TailTask, rung_suite
 from optsearch.evaluator.serial_backend import SerialBackend
 from optsearch.evaluator.train import compile_checked
@@ -68,6 +69,9 @@ def test_the_tail_rung_is_its_own_suite_and_ships_without_its_checkpoints():
     assert copy._checkpoints == {} and copy.run(rule, [0], data).metric == before
     with pytest.raises(ValueError, match="rung kind"):
         rung_suite(full, 0.25, "prefix")
+    fake = [FakeBackend(rung_fraction=0.25, rung_kind=kind).rung_suite.version
+            for kind in ("compressed", "tail")]
+    assert fake[0] != fake[1]
 
 
 def test_a_serial_backend_scores_the_tail_against_adamws_own_tail(tmp_path):

@@ -14,8 +14,9 @@ and every member on each rung (the suite at `fraction` of its steps, all seeds; 
 `--tail-fractions`, also the tail rung: the last `fraction` of the steps from AdamW's
 checkpoint, evaluator.rungs), in this one process, one program at a time, so the seconds are
 comparable. `--reuse` takes the full trainings, repeat and rungs of an earlier report on the
-same run and draw instead of measuring them again, so new rungs are judged on the same labels. Then, for each rung and
-hurdle quantile (the driver's rule: the quantile of the members' rung scores):
+same run and draw instead of measuring them again, so new rungs are judged on the same labels.
+Then, for each rung and hurdle quantile (the driver's rule: the quantile of the members' rung
+scores):
   * cost of being wrong: children that reach the members' top quartile in full but are
     stopped at the hurdle, out of the top-quartile children;
   * pass rate: children that clear the hurdle;
